@@ -1,0 +1,103 @@
+/* cfg: the daemon's configuration, parsed from an INI file with inih.
+ *
+ * A struct cfg is immutable once cfg_load() has returned it: every thread may
+ * read it without a lock.  A reload builds a new struct cfg and swaps the
+ * pointer on the SIP thread; the old one is freed there once nothing borrows
+ * it any more.
+ *
+ * Threads: [pure] – no globals, no I/O except reading the file given.
+ * Memory: the caller owns the struct returned through *out and frees it with
+ * cfg_free(); every string inside belongs to the struct.
+ */
+#ifndef SIPNAT_CFG_H
+#define SIPNAT_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CFG_MAX_LISTEN 16
+#define CFG_MAX_UPSTREAM 8
+#define CFG_MAX_DOMAIN 16
+#define CFG_HOST_MAX 64
+
+enum cfg_transport { CFG_TP_UDP, CFG_TP_TCP, CFG_TP_TLS };
+
+struct cfg_listen {
+	enum cfg_transport transport;
+	/* Numeric IPv4 or IPv6 address without brackets; "0.0.0.0" or "::"
+	 * means every local address. */
+	char host[CFG_HOST_MAX];
+	uint16_t port;
+};
+
+enum cfg_log_target { CFG_LOG_STDERR, CFG_LOG_SYSLOG };
+
+/* Levels follow syslog ordering so they can be handed to syslog(3). */
+enum cfg_log_level {
+	CFG_LOG_ERROR = 3,
+	CFG_LOG_WARN = 4,
+	CFG_LOG_INFO = 6,
+	CFG_LOG_DEBUG = 7,
+};
+
+struct cfg_sip {
+	struct cfg_listen listen[CFG_MAX_LISTEN];
+	size_t n_listen;
+	/* SIP URIs of the PBX or trunk, tried in order (failover). */
+	char *upstream[CFG_MAX_UPSTREAM];
+	size_t n_upstream;
+	/* Domains a device may address besides the upstream hosts and our own
+	 * addresses.  Anything else from a device is refused with 403. */
+	char *domain[CFG_MAX_DOMAIN];
+	size_t n_domain;
+	/* Host written into Record-Route; NULL = the listening address. */
+	char *advertise;
+	char *tls_cert; /* PEM file; with tls_key enables tls listeners */
+	char *tls_key;
+	/* Seconds without any response before the next upstream is tried. */
+	unsigned failover_timeout;
+	/* Seconds a graceful stop waits for open transactions. */
+	unsigned shutdown_timeout;
+};
+
+struct cfg_log {
+	enum cfg_log_level level;
+	enum cfg_log_target target;
+};
+
+struct cfg {
+	char *path; /* file it came from, NULL for built-in defaults */
+	struct cfg_sip sip;
+	struct cfg_log log;
+};
+
+/* Called once per problem found.  line is 0 for problems not tied to a line
+ * (e.g. the file cannot be opened, or a required combination is missing). */
+typedef void cfg_error_f(void *arg, const char *file, unsigned line, const char *reason);
+
+/* Built-in defaults, documented in sipnat.conf(5).  Returns 0 or -ENOMEM. */
+int cfg_defaults(struct cfg **out);
+
+/* Parse path on top of the defaults.  Every problem is reported through
+ * on_error (which may be NULL); parsing goes on after a problem so that all
+ * of them are listed at once.  Returns 0 and sets *out on success, -EINVAL
+ * when at least one problem was reported, -errno when the file cannot be
+ * read, -ENOMEM.  *out is written only on success. */
+int cfg_load(const char *path, struct cfg **out, cfg_error_f *on_error, void *arg);
+
+/* Same as cfg_load() on a string; name is used in messages.  For tests and
+ * for --check-config on standard input. */
+int cfg_load_string(const char *text, const char *name, struct cfg **out, cfg_error_f *on_error,
+		    void *arg);
+
+void cfg_free(struct cfg *c);
+
+/* Parse one "transport:address:port" listen item (IPv6 address in brackets).
+ * Returns 0 or -EINVAL with a static reason in *why. */
+int cfg_parse_listen(const char *item, struct cfg_listen *out, const char **why);
+
+const char *cfg_transport_name(enum cfg_transport t);
+const char *cfg_log_level_name(enum cfg_log_level l);
+
+#endif

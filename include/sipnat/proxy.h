@@ -1,0 +1,61 @@
+/* proxy: the stateful SIP edge proxy on Sofia-SIP nta.
+ *
+ * Threads: [sip] – every function here runs on the thread that created the
+ * su_root given to proxy_create(); nta and every tport live there.
+ *
+ * Routing policy (not an open relay):
+ *   - requests from a device go to an upstream (the configured PBX/trunk,
+ *     tried in order with failover), or straight to an upstream address the
+ *     request already names (in-dialog requests to the PBX's Contact);
+ *   - requests from an upstream go where the Request-URI / Route says;
+ *   - a device's request for any other destination is refused with 403;
+ *   - OPTIONS to sipnatd's own URI is answered 200 here.
+ *
+ * Memory: struct proxy owns its nta agent and every transaction; the cfg is
+ * borrowed and must outlive the proxy or be replaced with proxy_reload().
+ */
+#ifndef SIPNAT_PROXY_H
+#define SIPNAT_PROXY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sofia-sip/su_wait.h>
+
+#include "sipnat/cfg.h"
+
+struct proxy;
+
+/* Counters for status output and tests; read on the SIP thread. */
+struct proxy_stats {
+	uint64_t requests;   /* requests received (all methods) */
+	uint64_t forwarded;  /* requests forwarded statefully or not */
+	uint64_t responses;  /* responses relayed back */
+	uint64_t refused;    /* 403 for relay attempts */
+	uint64_t loops;      /* 482 */
+	uint64_t too_many_hops; /* 483 */
+	uint64_t failovers;  /* upstream switched on timeout/503 */
+	uint64_t local_options; /* OPTIONS answered by us */
+	size_t transactions; /* open server transactions now */
+};
+
+/* Creates the nta agent, binds every listener of cfg->sip and starts
+ * serving.  Returns 0 or -errno (-EADDRINUSE, -EINVAL...) after logging the
+ * reason. */
+int proxy_create(struct proxy **pp, su_root_t *root, const struct cfg *cfg);
+
+/* Applies what can change at run time: upstreams, domains, advertise,
+ * timeouts.  Listener changes are logged and need a restart.  cfg is
+ * borrowed from now on; the previous one may be freed after return. */
+int proxy_reload(struct proxy *p, const struct cfg *cfg);
+
+/* Graceful stop: new requests get 503, open transactions finish.  done(arg)
+ * is called once (from the su_root) when none is left or after
+ * cfg->sip.shutdown_timeout seconds, whichever is first. */
+void proxy_drain(struct proxy *p, void (*done)(void *arg), void *arg);
+
+void proxy_get_stats(const struct proxy *p, struct proxy_stats *out);
+
+void proxy_destroy(struct proxy *p);
+
+#endif

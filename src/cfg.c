@@ -1,0 +1,492 @@
+/* cfg: INI configuration through inih.
+ *
+ * inih hands us one key at a time but, as Debian builds it, no line number.
+ * We feed it through ini_parse_stream() with our own reader that counts
+ * lines, so every problem can be reported as file:line: reason.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "sipnat/cfg.h"
+
+struct parse {
+	struct cfg *cfg;
+	const char *name;
+	unsigned line;
+	unsigned problems;
+	int oom;
+	cfg_error_f *on_error;
+	void *arg;
+	/* Keys that replace a list the first time they are seen in a file,
+	 * then append when repeated. */
+	int seen_listen, seen_upstream, seen_domain;
+	/* For ini_parse_string-like input. */
+	const char *text;
+	size_t pos;
+	FILE *fp;
+};
+
+static void problem(struct parse *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void problem(struct parse *p, const char *fmt, ...)
+{
+	char reason[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof reason, fmt, ap);
+	va_end(ap);
+	p->problems++;
+	if (p->on_error)
+		p->on_error(p->arg, p->name, p->line, reason);
+}
+
+const char *cfg_transport_name(enum cfg_transport t)
+{
+	switch (t) {
+	case CFG_TP_UDP:
+		return "udp";
+	case CFG_TP_TCP:
+		return "tcp";
+	case CFG_TP_TLS:
+		return "tls";
+	}
+	return "?";
+}
+
+const char *cfg_log_level_name(enum cfg_log_level l)
+{
+	switch (l) {
+	case CFG_LOG_ERROR:
+		return "error";
+	case CFG_LOG_WARN:
+		return "warn";
+	case CFG_LOG_INFO:
+		return "info";
+	case CFG_LOG_DEBUG:
+		return "debug";
+	}
+	return "?";
+}
+
+int cfg_parse_listen(const char *item, struct cfg_listen *out, const char **why)
+{
+	struct cfg_listen l;
+	const char *colon, *host, *host_end, *port;
+	char *end;
+	unsigned long v;
+	size_t hlen;
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	memset(&l, 0, sizeof l);
+	colon = strchr(item, ':');
+	if (!colon) {
+		*why = "expected transport:address:port";
+		return -EINVAL;
+	}
+	if ((size_t)(colon - item) == 3 && strncasecmp(item, "udp", 3) == 0)
+		l.transport = CFG_TP_UDP;
+	else if ((size_t)(colon - item) == 3 && strncasecmp(item, "tcp", 3) == 0)
+		l.transport = CFG_TP_TCP;
+	else if ((size_t)(colon - item) == 3 && strncasecmp(item, "tls", 3) == 0)
+		l.transport = CFG_TP_TLS;
+	else {
+		*why = "transport must be udp, tcp or tls";
+		return -EINVAL;
+	}
+	host = colon + 1;
+	if (*host == '[') {
+		host++;
+		host_end = strchr(host, ']');
+		if (!host_end || host_end[1] != ':') {
+			*why = "IPv6 address must be written [addr]:port";
+			return -EINVAL;
+		}
+		port = host_end + 2;
+	} else {
+		host_end = strrchr(host, ':');
+		if (!host_end) {
+			*why = "missing port";
+			return -EINVAL;
+		}
+		port = host_end + 1;
+	}
+	hlen = (size_t)(host_end - host);
+	if (hlen == 0 || hlen >= sizeof l.host) {
+		*why = "missing or overlong address";
+		return -EINVAL;
+	}
+	memcpy(l.host, host, hlen);
+	l.host[hlen] = '\0';
+	if (inet_pton(AF_INET, l.host, buf) != 1 && inet_pton(AF_INET6, l.host, buf) != 1) {
+		*why = "address must be a numeric IPv4 or IPv6 address";
+		return -EINVAL;
+	}
+	errno = 0;
+	v = strtoul(port, &end, 10);
+	if (errno || end == port || *end != '\0' || v == 0 || v > 65535) {
+		*why = "port must be 1-65535";
+		return -EINVAL;
+	}
+	l.port = (uint16_t)v;
+	*out = l;
+	return 0;
+}
+
+static int set_str(struct parse *p, char **slot, const char *value)
+{
+	char *dup = strdup(value);
+
+	if (!dup) {
+		p->oom = 1;
+		return -ENOMEM;
+	}
+	free(*slot);
+	*slot = dup;
+	return 0;
+}
+
+static int parse_uint(struct parse *p, const char *key, const char *value, unsigned min,
+		      unsigned max, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(value, &end, 10);
+	if (errno || end == value || *end != '\0' || v < min || v > max) {
+		problem(p, "%s: expected a whole number from %u to %u, got '%s'", key, min, max,
+			value);
+		return -EINVAL;
+	}
+	*out = (unsigned)v;
+	return 0;
+}
+
+/* A SIP URI as accepted for upstream: sip: or sips:, a host, an optional
+ * port and parameters.  Sofia parses it again later; this catches typos at
+ * load time so --check-config can name the line. */
+static int valid_sip_uri(const char *v)
+{
+	const char *h;
+
+	if (!strncasecmp(v, "sip:", 4))
+		h = v + 4;
+	else if (!strncasecmp(v, "sips:", 5))
+		h = v + 5;
+	else
+		return 0;
+	if (strchr(h, '@'))
+		h = strchr(h, '@') + 1;
+	if (*h == '\0' || *h == ':' || *h == ';')
+		return 0;
+	for (const char *c = h; *c; c++)
+		if ((unsigned char)*c <= ' ' || *c == '<' || *c == '>' || *c == '"')
+			return 0;
+	return 1;
+}
+
+/* Split a space-separated list; calls fn for each word. */
+static void each_word(struct parse *p, const char *value,
+		      void (*fn)(struct parse *p, const char *word))
+{
+	char word[512];
+	const char *s = value;
+
+	while (*s) {
+		size_t n;
+		while (*s == ' ' || *s == '\t' || *s == ',')
+			s++;
+		if (!*s)
+			break;
+		n = strcspn(s, " \t,");
+		if (n >= sizeof word) {
+			problem(p, "list item too long");
+		} else {
+			memcpy(word, s, n);
+			word[n] = '\0';
+			fn(p, word);
+		}
+		s += n;
+	}
+}
+
+static void add_listen(struct parse *p, const char *word)
+{
+	struct cfg_sip *sip = &p->cfg->sip;
+	const char *why = NULL;
+
+	if (sip->n_listen >= CFG_MAX_LISTEN) {
+		problem(p, "listen: at most %d listeners", CFG_MAX_LISTEN);
+		return;
+	}
+	if (cfg_parse_listen(word, &sip->listen[sip->n_listen], &why) < 0) {
+		problem(p, "listen: '%s': %s", word, why);
+		return;
+	}
+	sip->n_listen++;
+}
+
+static void add_upstream(struct parse *p, const char *word)
+{
+	struct cfg_sip *sip = &p->cfg->sip;
+
+	if (!valid_sip_uri(word)) {
+		problem(p, "upstream: '%s' is not a sip: or sips: URI", word);
+		return;
+	}
+	if (sip->n_upstream >= CFG_MAX_UPSTREAM) {
+		problem(p, "upstream: at most %d upstreams", CFG_MAX_UPSTREAM);
+		return;
+	}
+	sip->upstream[sip->n_upstream] = strdup(word);
+	if (!sip->upstream[sip->n_upstream])
+		p->oom = 1;
+	else
+		sip->n_upstream++;
+}
+
+static void add_domain(struct parse *p, const char *word)
+{
+	struct cfg_sip *sip = &p->cfg->sip;
+
+	if (sip->n_domain >= CFG_MAX_DOMAIN) {
+		problem(p, "domain: at most %d domains", CFG_MAX_DOMAIN);
+		return;
+	}
+	sip->domain[sip->n_domain] = strdup(word);
+	if (!sip->domain[sip->n_domain])
+		p->oom = 1;
+	else
+		sip->n_domain++;
+}
+
+static void clear_list(char **v, size_t *n)
+{
+	for (size_t i = 0; i < *n; i++) {
+		free(v[i]);
+		v[i] = NULL;
+	}
+	*n = 0;
+}
+
+static void sip_key(struct parse *p, const char *name, const char *value)
+{
+	struct cfg_sip *sip = &p->cfg->sip;
+
+	if (!strcmp(name, "listen")) {
+		if (!p->seen_listen++)
+			sip->n_listen = 0;
+		each_word(p, value, add_listen);
+	} else if (!strcmp(name, "upstream")) {
+		if (!p->seen_upstream++)
+			clear_list(sip->upstream, &sip->n_upstream);
+		each_word(p, value, add_upstream);
+	} else if (!strcmp(name, "domain")) {
+		if (!p->seen_domain++)
+			clear_list(sip->domain, &sip->n_domain);
+		each_word(p, value, add_domain);
+	} else if (!strcmp(name, "advertise")) {
+		set_str(p, &sip->advertise, value);
+	} else if (!strcmp(name, "tls_cert")) {
+		set_str(p, &sip->tls_cert, value);
+	} else if (!strcmp(name, "tls_key")) {
+		set_str(p, &sip->tls_key, value);
+	} else if (!strcmp(name, "failover_timeout")) {
+		parse_uint(p, name, value, 1, 300, &sip->failover_timeout);
+	} else if (!strcmp(name, "shutdown_timeout")) {
+		parse_uint(p, name, value, 0, 600, &sip->shutdown_timeout);
+	} else {
+		problem(p, "unknown key '%s' in section [sip]", name);
+	}
+}
+
+static void log_key(struct parse *p, const char *name, const char *value)
+{
+	struct cfg_log *lg = &p->cfg->log;
+
+	if (!strcmp(name, "level")) {
+		if (!strcasecmp(value, "error"))
+			lg->level = CFG_LOG_ERROR;
+		else if (!strcasecmp(value, "warn") || !strcasecmp(value, "warning"))
+			lg->level = CFG_LOG_WARN;
+		else if (!strcasecmp(value, "info"))
+			lg->level = CFG_LOG_INFO;
+		else if (!strcasecmp(value, "debug"))
+			lg->level = CFG_LOG_DEBUG;
+		else
+			problem(p, "level: expected error, warn, info or debug, got '%s'", value);
+	} else if (!strcmp(name, "target")) {
+		if (!strcasecmp(value, "stderr"))
+			lg->target = CFG_LOG_STDERR;
+		else if (!strcasecmp(value, "syslog"))
+			lg->target = CFG_LOG_SYSLOG;
+		else
+			problem(p, "target: expected stderr or syslog, got '%s'", value);
+	} else {
+		problem(p, "unknown key '%s' in section [log]", name);
+	}
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse *p = user;
+
+	if (!name) /* a bare [section] line: sections are checked with keys */
+		return 1;
+	if (!value || !*value) {
+		problem(p, "key '%s' has no value", name);
+		return 1;
+	}
+	if (!strcmp(section, "sip"))
+		sip_key(p, name, value);
+	else if (!strcmp(section, "log"))
+		log_key(p, name, value);
+	else if (!*section)
+		problem(p, "key '%s' outside of any [section]", name);
+	else
+		problem(p, "unknown section [%s]", section);
+	/* Never stop inih: we want every problem, not the first. */
+	return 1;
+}
+
+static char *reader(char *str, int num, void *stream)
+{
+	struct parse *p = stream;
+	char *r;
+
+	if (p->fp) {
+		r = fgets(str, num, p->fp);
+	} else {
+		size_t n = 0;
+		if (p->text[p->pos] == '\0')
+			return NULL;
+		while (p->text[p->pos] && (int)n < num - 1) {
+			char c = p->text[p->pos++];
+			str[n++] = c;
+			if (c == '\n')
+				break;
+		}
+		str[n] = '\0';
+		r = str;
+	}
+	if (r)
+		p->line++;
+	return r;
+}
+
+/* Combinations that no single line can be blamed for. */
+static void check_whole(struct parse *p)
+{
+	struct cfg_sip *sip = &p->cfg->sip;
+	bool want_tls = false;
+
+	p->line = 0;
+	if (sip->n_listen == 0)
+		problem(p, "[sip] listen: at least one listener is needed");
+	for (size_t i = 0; i < sip->n_listen; i++)
+		if (sip->listen[i].transport == CFG_TP_TLS)
+			want_tls = true;
+	if (want_tls && (!sip->tls_cert || !sip->tls_key))
+		problem(p, "[sip] a tls listener needs both tls_cert and tls_key");
+	if ((sip->tls_cert == NULL) != (sip->tls_key == NULL))
+		problem(p, "[sip] tls_cert and tls_key go together");
+}
+
+int cfg_defaults(struct cfg **out)
+{
+	struct cfg *c = calloc(1, sizeof *c);
+	const char *why;
+
+	if (!c)
+		return -ENOMEM;
+	cfg_parse_listen("udp:0.0.0.0:5060", &c->sip.listen[0], &why);
+	cfg_parse_listen("tcp:0.0.0.0:5060", &c->sip.listen[1], &why);
+	c->sip.n_listen = 2;
+	c->sip.failover_timeout = 5;
+	c->sip.shutdown_timeout = 10;
+	c->log.level = CFG_LOG_INFO;
+	c->log.target = CFG_LOG_STDERR;
+	*out = c;
+	return 0;
+}
+
+static int load(struct parse *p, struct cfg **out)
+{
+	int r, err = 0;
+
+	r = cfg_defaults(&p->cfg);
+	if (r < 0)
+		return r;
+	if (p->name) {
+		p->cfg->path = strdup(p->name);
+		if (!p->cfg->path)
+			p->oom = 1;
+	}
+	r = ini_parse_stream(reader, p, handler, p);
+	if (r > 0) {
+		/* inih reports the first line it could not read as INI. */
+		p->line = (unsigned)r;
+		problem(p, "syntax error: expected [section] or key = value");
+	} else if (r < 0) {
+		err = -ENOMEM;
+	}
+	if (!err)
+		check_whole(p);
+	if (p->oom)
+		err = -ENOMEM;
+	else if (!err && p->problems)
+		err = -EINVAL;
+	if (err) {
+		cfg_free(p->cfg);
+		return err;
+	}
+	*out = p->cfg;
+	return 0;
+}
+
+int cfg_load(const char *path, struct cfg **out, cfg_error_f *on_error, void *arg)
+{
+	struct parse p = {.name = path, .on_error = on_error, .arg = arg};
+	int r;
+
+	p.fp = fopen(path, "r");
+	if (!p.fp) {
+		r = -errno;
+		problem(&p, "cannot open: %s", strerror(-r));
+		return r;
+	}
+	r = load(&p, out);
+	fclose(p.fp);
+	return r;
+}
+
+int cfg_load_string(const char *text, const char *name, struct cfg **out, cfg_error_f *on_error,
+		    void *arg)
+{
+	struct parse p = {.name = name, .on_error = on_error, .arg = arg, .text = text};
+
+	return load(&p, out);
+}
+
+void cfg_free(struct cfg *c)
+{
+	if (!c)
+		return;
+	free(c->path);
+	clear_list(c->sip.upstream, &c->sip.n_upstream);
+	clear_list(c->sip.domain, &c->sip.n_domain);
+	free(c->sip.advertise);
+	free(c->sip.tls_cert);
+	free(c->sip.tls_key);
+	free(c);
+}
