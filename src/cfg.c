@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #include "sipnat/cfg.h"
+#include "sipnat/natd.h"
 
 struct parse {
 	struct cfg *cfg;
@@ -172,6 +173,22 @@ static int parse_uint(struct parse *p, const char *key, const char *value, unsig
 	return 0;
 }
 
+static int parse_yesno(struct parse *p, const char *key, const char *value, bool *out)
+{
+	if (!strcasecmp(value, "yes") || !strcasecmp(value, "true") || !strcmp(value, "1") ||
+	    !strcasecmp(value, "on")) {
+		*out = true;
+		return 0;
+	}
+	if (!strcasecmp(value, "no") || !strcasecmp(value, "false") || !strcmp(value, "0") ||
+	    !strcasecmp(value, "off")) {
+		*out = false;
+		return 0;
+	}
+	problem(p, "%s: expected yes or no, got '%s'", key, value);
+	return -EINVAL;
+}
+
 /* A SIP URI as accepted for upstream: sip: or sips:, a host, an optional
  * port and parameters.  Sofia parses it again later; this catches typos at
  * load time so --check-config can name the line. */
@@ -305,6 +322,35 @@ static void sip_key(struct parse *p, const char *name, const char *value)
 		parse_uint(p, name, value, 1, 300, &sip->failover_timeout);
 	} else if (!strcmp(name, "shutdown_timeout")) {
 		parse_uint(p, name, value, 0, 600, &sip->shutdown_timeout);
+	} else if (!strcmp(name, "nat_detect")) {
+		const char *bad = NULL;
+		if (natd_parse_list(value, &sip->nat_detect, &bad) < 0)
+			problem(p, "nat_detect: unknown test '%.*s' (use via_addr, via_port, "
+				   "contact_private, via_private, sdp_private, source_private, all, "
+				   "default or none)",
+				(int)(bad ? strcspn(bad, " \t,") : 0), bad ? bad : "");
+	} else if (!strcmp(name, "path")) {
+		parse_yesno(p, name, value, &sip->path);
+	} else if (!strcmp(name, "keepalive")) {
+		if (!strcasecmp(value, "options"))
+			sip->keepalive = CFG_KA_OPTIONS;
+		else if (!strcasecmp(value, "crlf"))
+			sip->keepalive = CFG_KA_CRLF;
+		else if (!strcasecmp(value, "off"))
+			sip->keepalive = CFG_KA_OFF;
+		else
+			problem(p, "keepalive: expected options, crlf or off, got '%s'", value);
+	} else if (!strcmp(name, "keepalive_interval")) {
+		parse_uint(p, name, value, 1, 3600, &sip->keepalive_interval);
+	} else if (!strcmp(name, "keepalive_failures")) {
+		parse_uint(p, name, value, 1, 100, &sip->keepalive_failures);
+	} else if (!strcmp(name, "state_dir")) {
+		set_str(p, &sip->state_dir, value);
+	} else if (!strcmp(name, "flow_secret")) {
+		if (strlen(value) < 16)
+			problem(p, "flow_secret: use at least 16 characters");
+		else
+			set_str(p, &sip->flow_secret, value);
 	} else {
 		problem(p, "unknown key '%s' in section [sip]", name);
 	}
@@ -414,6 +460,16 @@ int cfg_defaults(struct cfg **out)
 	c->sip.n_listen = 2;
 	c->sip.failover_timeout = 5;
 	c->sip.shutdown_timeout = 10;
+	c->sip.nat_detect = NATD_DEFAULT;
+	c->sip.path = true;
+	c->sip.keepalive = CFG_KA_OPTIONS;
+	c->sip.keepalive_interval = 20;
+	c->sip.keepalive_failures = 3;
+	c->sip.state_dir = strdup("/var/lib/sipnat");
+	if (!c->sip.state_dir) {
+		free(c);
+		return -ENOMEM;
+	}
 	c->log.level = CFG_LOG_INFO;
 	c->log.target = CFG_LOG_STDERR;
 	*out = c;
@@ -488,5 +544,7 @@ void cfg_free(struct cfg *c)
 	free(c->sip.advertise);
 	free(c->sip.tls_cert);
 	free(c->sip.tls_key);
+	free(c->sip.state_dir);
+	free(c->sip.flow_secret);
 	free(c);
 }

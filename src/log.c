@@ -71,6 +71,9 @@ int log_enabled(enum cfg_log_level level)
 }
 
 static void log_vmsg(enum cfg_log_level level, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
+static void log_vmsg(enum cfg_log_level level, const char *fmt, va_list ap)
 {
 	char line[2048];
 	size_t n = 0;
@@ -120,6 +123,9 @@ void log_msg(enum cfg_log_level level, const char *fmt, ...)
 /* Sofia calls its logger with fragments that may or may not end in a
  * newline; we gather them until the newline so each event stays one line.
  * Sofia runs only on the SIP thread, so the static buffer is not shared. */
+static void sofia_logger(void *stream, char const *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
 static void sofia_logger(void *stream, char const *fmt, va_list ap)
 {
 	static char pending[2048];

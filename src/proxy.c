@@ -33,6 +33,9 @@ struct ptr;
 #define SU_ROOT_MAGIC_T      struct proxy
 #define SU_TIMER_ARG_T       struct ptr
 
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
+
 #include <sofia-sip/msg_addr.h>
 #include <sofia-sip/nta.h>
 #include <sofia-sip/nta_tport.h>
@@ -46,8 +49,11 @@ struct ptr;
 #include <sofia-sip/tport_tag.h>
 
 #include "sipnat/edge.h"
+#include "sipnat/flow.h"
 #include "sipnat/log.h"
+#include "sipnat/natd.h"
 #include "sipnat/proxy.h"
+#include "sipnat/reg.h"
 
 #define ALLOWED_METHODS "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, PRACK, UPDATE, "      \
 			"INFO, MESSAGE, SUBSCRIBE, NOTIFY, REFER"
@@ -56,6 +62,10 @@ struct ptr;
 /* The branch of every Via we add starts with this magic, followed by a hash
  * of the request as we received it (RFC 3261 §16.6 item 8, §16.3 item 4). */
 #define LOOP_BRANCH_TAG "z9hG4bKsn"
+/* Contact parameter carrying a signed flow + original Contact (path = no). */
+#define CONTACT_TOKEN_PARAM "snc"
+/* Registration state is written at most this often when it changed. */
+#define STATE_SAVE_INTERVAL_SEC 5
 
 struct upstream {
 	char *uri;          /* as configured */
@@ -78,7 +88,17 @@ struct ptr {
 	int status;         /* best response relayed so far */
 	unsigned saw_response : 1;
 	unsigned canceled : 1;
+	unsigned from_upstream : 1;
+	unsigned have_src_flow : 1;
+	unsigned have_target_flow : 1;
+	struct flow src_flow;    /* the device's flow, for requests from devices */
+	struct flow target_flow; /* the device's flow, for requests to devices */
+	unsigned natd;           /* NAT predicates that fired for the sender */
+	char *new_ruri;          /* Request-URI to restore (path = no), home-owned */
 	char branch[64];
+	/* keepalive OPTIONS only: which binding it probes */
+	char *ka_aor, *ka_contact, *ka_instance;
+	unsigned ka_reg_id;
 };
 
 struct proxy {
@@ -96,6 +116,13 @@ struct proxy {
 	struct ptr *transactions;
 	struct ptr *stateless;        /* default transactions for strays */
 	struct proxy_stats stats;
+	struct reg *reg;
+	uint8_t flow_key[FLOW_KEY_LEN];
+	su_timer_t *tick;
+	char *state_file;   /* NULL: no persistence */
+	int reg_dirty;
+	time_t last_save;
+	int udp_fd[2];      /* our UDP SIP sockets (v4, v6) for CRLF keepalives */
 	int draining;
 	su_timer_t *drain_timer;
 	void (*drain_done)(void *);
@@ -277,6 +304,118 @@ static int url_is_self(struct proxy *p, const url_t *u)
 	return edge_addrset_has_host(&p->self, u->url_host, url_port_or_default(u));
 }
 
+static int transport_of(const char *proto, enum cfg_transport *out)
+{
+	if (su_casematch(proto, "udp"))
+		*out = CFG_TP_UDP;
+	else if (su_casematch(proto, "tcp"))
+		*out = CFG_TP_TCP;
+	else if (su_casematch(proto, "tls"))
+		*out = CFG_TP_TLS;
+	else
+		return -EPROTONOSUPPORT;
+	return 0;
+}
+
+/* The flow a request arrived on: its transport and source address. */
+static int flow_of_request(struct proxy *p, nta_incoming_t *irq, msg_t *msg, struct flow *f)
+{
+	su_addrinfo_t *ai = msg_addrinfo(msg);
+	tport_t *tp = nta_incoming_transport(p->agent, irq, msg);
+	int r = -EINVAL;
+
+	memset(f, 0, sizeof *f);
+	if (tp) {
+		r = transport_of(tport_name(tp)->tpn_proto, &f->transport);
+		tport_unref(tp);
+	}
+	if (r < 0 || !ai || !ai->ai_addr || ai->ai_addrlen > sizeof f->remote)
+		return -EINVAL;
+	memcpy(&f->remote, ai->ai_addr, ai->ai_addrlen);
+	return 0;
+}
+
+/* Applies the configured NAT predicates to a request from a device. */
+static unsigned nat_verdict(struct proxy *p, sip_t const *sip, const struct sockaddr *src)
+{
+	const char *contacts[8], *sdp_hosts[8];
+	char sdp_buf[512];
+	size_t nc = 0, ns = 0;
+	struct natd_input in = {.src = src};
+	const char *proto;
+
+	if (sip->sip_via) {
+		in.via_host = sip->sip_via->v_host;
+		in.via_port = sip->sip_via->v_port ? (unsigned)strtoul(sip->sip_via->v_port, NULL, 10) : 0;
+		proto = sip->sip_via->v_protocol ? strrchr(sip->sip_via->v_protocol, '/') : NULL;
+		in.via_transport = proto ? proto + 1 : "UDP";
+	}
+	for (sip_contact_t const *m = sip->sip_contact; m && nc < 8; m = m->m_next)
+		if (m->m_url->url_host)
+			contacts[nc++] = m->m_url->url_host;
+	in.contact_hosts = contacts;
+	in.n_contact_hosts = nc;
+	if (sip->sip_payload && sip->sip_content_type && sip->sip_content_type->c_type &&
+	    su_casematch(sip->sip_content_type->c_type, "application/sdp") &&
+	    natd_sdp_hosts(sip->sip_payload->pl_data, sip->sip_payload->pl_len, sdp_hosts, 8, sdp_buf,
+			   sizeof sdp_buf, &ns) == -EINVAL)
+		ns = 0;
+	in.sdp_hosts = sdp_hosts;
+	in.n_sdp_hosts = ns;
+	return natd_test(&in, p->cfg->sip.nat_detect);
+}
+
+/* A route URI "sip:IP:PORT;transport=X" that makes nta send to a flow. */
+static void flow_route(const struct flow *f, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN];
+	unsigned port;
+
+	if (f->remote.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&f->remote;
+		inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof host);
+		port = ntohs(v6->sin6_port);
+		snprintf(buf, len, "%s:[%s]:%u;transport=%s",
+			 f->transport == CFG_TP_TLS ? "sips" : "sip", host, port,
+			 cfg_transport_name(f->transport));
+	} else {
+		const struct sockaddr_in *v4 = (const struct sockaddr_in *)&f->remote;
+		inet_ntop(AF_INET, &v4->sin_addr, host, sizeof host);
+		port = ntohs(v4->sin_port);
+		snprintf(buf, len, "%s:%s:%u;transport=%s", f->transport == CFG_TP_TLS ? "sips" : "sip",
+			 host, port, cfg_transport_name(f->transport));
+	}
+}
+
+/* For TCP and TLS the flow is the connection itself (RFC 5626 §5.3): find
+ * the open one; NULL when it is gone, and the caller answers 430. */
+static tport_t *flow_connection(struct proxy *p, const struct flow *f)
+{
+	char host[INET6_ADDRSTRLEN], port[8];
+	tp_name_t tpn = {0};
+	tport_t *master = nta_agent_tports(p->agent), *tp;
+
+	if (!master)
+		return NULL;
+	if (f->remote.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&f->remote;
+		inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof host);
+		snprintf(port, sizeof port, "%u", ntohs(v6->sin6_port));
+	} else {
+		const struct sockaddr_in *v4 = (const struct sockaddr_in *)&f->remote;
+		inet_ntop(AF_INET, &v4->sin_addr, host, sizeof host);
+		snprintf(port, sizeof port, "%u", ntohs(v4->sin_port));
+	}
+	tpn.tpn_proto = cfg_transport_name(f->transport);
+	tpn.tpn_host = host;
+	tpn.tpn_canon = host;
+	tpn.tpn_port = port;
+	tp = tport_by_name(master, &tpn);
+	if (!tp || tport_is_primary(tp) || tport_is_closed(tp))
+		return NULL;
+	return tp;
+}
+
 /* ------------------------------------------------------------------ */
 /* 2) request intake and policy */
 
@@ -352,16 +491,40 @@ static int is_loop(struct proxy *p, sip_t const *sip, const char *expect_prefix)
 	return 0;
 }
 
-/* Removes the Route entries that name us (we Record-Routed the dialog). */
-static int strip_own_routes(struct proxy *p, msg_t *msg, sip_t *sip)
+/* Removes the Route entries that name us (from our Path or Record-Route).
+ * The first one that carries a valid flow token in its user part tells
+ * which device flow the request is for. */
+static int strip_own_routes(struct proxy *p, msg_t *msg, sip_t *sip, struct flow *flow,
+			    int *have_flow)
 {
 	int removed = 0;
 
 	while (sip->sip_route && url_is_self(p, sip->sip_route->r_url)) {
+		const char *user = sip->sip_route->r_url->url_user;
+		if (user && !*have_flow &&
+		    flow_token_decode(user, strlen(user), p->flow_key, flow) == 0)
+			*have_flow = 1;
+		else if (user && !*have_flow)
+			log_warn("Route with an invalid flow token ignored");
 		sip_route_remove(msg, sip);
 		removed++;
 	}
 	return removed;
+}
+
+/* path = no: a Request-URI that is one of our rewritten Contacts names the
+ * device's flow and its own Contact. */
+static int ruri_contact_token(struct proxy *p, const url_t *u, struct flow *flow, char **orig)
+{
+	char tok[1024];
+	isize_t n;
+
+	if (!u->url_params)
+		return -ENOENT;
+	n = url_param(u->url_params, CONTACT_TOKEN_PARAM, tok, sizeof tok);
+	if (n <= 0 || (size_t)n >= sizeof tok)
+		return -ENOENT;
+	return flow_contact_decode(tok, strlen(tok), p->flow_key, flow, orig);
 }
 
 static int respond(struct ptr *t, int status, char const *phrase)
@@ -387,9 +550,16 @@ static int answer_options(struct ptr *t)
 static int forward_ack(struct proxy *p, msg_t *msg, sip_t *sip, const url_string_t *route)
 {
 	msg_t *copy = msg_copy(msg);
+	sip_t *cs;
 
 	if (!copy)
 		return -ENOMEM;
+	/* Stateless forwarding decrements Max-Forwards too (RFC 3261 §16.11). */
+	cs = sip_object(copy);
+	if (cs->sip_max_forwards && cs->sip_max_forwards->mf_count > 0) {
+		cs->sip_max_forwards->mf_count--;
+		msg_fragment_clear(cs->sip_max_forwards->mf_common);
+	}
 	if (!nta_outgoing_mcreate(p->agent, NULL, NULL, route, copy, NTATAG_STATELESS(1),
 				  TAG_END())) {
 		msg_destroy(copy);
@@ -428,6 +598,10 @@ static int proxy_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, s
 	uint64_t lh;
 	struct ptr *t;
 	int status;
+	struct flow src_flow, target_flow;
+	int have_src = 0, have_target = 0;
+	unsigned natd = 0;
+	char *orig_contact = NULL, *decoded = NULL, orig_buf[REG_CONTACT_MAX];
 
 	(void)leg;
 	if (!msg)
@@ -458,9 +632,30 @@ static int proxy_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, s
 		return 482;
 	}
 
-	er.had_own_route = strip_own_routes(p, msg, sip) > 0;
+	{
+		int have = 0;
+		er.had_own_route = strip_own_routes(p, msg, sip, &target_flow, &have) > 0;
+		have_target = have;
+	}
 	ai = msg_addrinfo(msg);
 	er.from_upstream = ai && ai->ai_addr && from_upstream(p, ai->ai_addr);
+	/* The flow token in our Record-Route names the device end of the
+	 * dialog: it routes the upstream's requests to the device, never the
+	 * device's own requests back to itself. */
+	if (!er.from_upstream)
+		have_target = 0;
+	if (er.from_upstream && !have_target && !sip->sip_route &&
+	    url_is_self(p, sip->sip_request->rq_url) &&
+	    ruri_contact_token(p, sip->sip_request->rq_url, &target_flow, &decoded) == 0) {
+		have_target = 1;
+		snprintf(orig_buf, sizeof orig_buf, "%s", decoded);
+		orig_contact = orig_buf;
+		free(decoded);
+	}
+	if (!er.from_upstream) {
+		have_src = flow_of_request(p, irq, msg, &src_flow) == 0;
+		natd = nat_verdict(p, sip, ai ? ai->ai_addr : NULL);
+	}
 	er.is_options = sip->sip_request->rq_method == sip_method_options;
 	er.ruri_has_user = sip->sip_request->rq_url->url_user != NULL;
 	er.ruri_is_self = url_is_self(p, sip->sip_request->rq_url);
@@ -478,9 +673,18 @@ static int proxy_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, s
 	}
 
 	v = edge_decide(&er, &why);
-	log_debug("%s %s from %s (%s): %s, %s", sip->sip_request->rq_method_name,
-		  sip->sip_call_id->i_id, src, er.from_upstream ? "upstream" : "device",
-		  edge_verdict_name(v), why);
+	if (er.from_upstream && have_target && !sip->sip_route) {
+		v = EDGE_TO_TARGET;
+		why = "upstream request to a device flow";
+	}
+	if (log_enabled(CFG_LOG_DEBUG)) {
+		char nb[128];
+		natd_describe(natd, nb, sizeof nb);
+		log_debug("%s %s from %s (%s%s%s): %s, %s", sip->sip_request->rq_method_name,
+			  sip->sip_call_id->i_id, src, er.from_upstream ? "upstream" : "device",
+			  er.from_upstream ? "" : ", nat: ", er.from_upstream ? "" : (natd ? nb : "no"),
+			  edge_verdict_name(v), why);
+	}
 
 	/* Max-Forwards (RFC 3261 §16.3 item 3); OPTIONS with 0 is ours. */
 	if (sip->sip_max_forwards && sip->sip_max_forwards->mf_count == 0 && v != EDGE_LOCAL) {
@@ -496,7 +700,16 @@ static int proxy_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, s
 	if (sip->sip_request->rq_method == sip_method_ack) {
 		/* ACK for a 2xx travels end to end without a transaction.  The
 		 * same policy applies: a device may only reach an upstream. */
-		if (v == EDGE_TO_TARGET) {
+		if (v == EDGE_TO_TARGET && have_target && !sip->sip_route) {
+			char route[128];
+			flow_route(&target_flow, route, sizeof route);
+			if (orig_contact)
+				sip_add_tl(msg, sip, SIPTAG_REQUEST(sip_request_create(
+							msg_home(msg), SIP_METHOD_ACK,
+							URL_STRING_MAKE(orig_contact), NULL)),
+					   TAG_END());
+			forward_ack(p, msg, sip, (url_string_t *)route);
+		} else if (v == EDGE_TO_TARGET) {
 			forward_ack(p, msg, sip, NULL);
 		} else if (v == EDGE_TO_UPSTREAM) {
 			int u = pick_upstream(p, -1);
@@ -529,6 +742,14 @@ static int proxy_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, s
 		msg_destroy(msg);
 		return 500;
 	}
+	t->from_upstream = er.from_upstream;
+	t->have_src_flow = have_src;
+	t->src_flow = src_flow;
+	t->have_target_flow = have_target;
+	t->target_flow = target_flow;
+	t->natd = natd;
+	if (orig_contact)
+		t->new_ruri = su_strdup(p->home, orig_contact);
 	t->proxy = p;
 	t->server = irq;
 	t->msg = msg;
@@ -600,19 +821,33 @@ static uint16_t port_for(struct proxy *p, const char *proto)
 	return p->port_of[CFG_TP_UDP] ? p->port_of[CFG_TP_UDP] : p->port_of[CFG_TP_TCP];
 }
 
-static int add_rr(struct proxy *p, msg_t *msg, sip_t *sip, const char *proto)
+/* Our own URI for Record-Route and Path: "<sip:[TOKEN@]host:port;...;lr>". */
+static int own_uri(struct proxy *p, const char *proto, const char *token, const char *extra,
+		   char *buf, size_t len)
 {
-	char rr[CFG_HOST_MAX + 64];
 	uint16_t port = port_for(p, proto);
+	int r;
 
 	if (!port)
 		return -EINVAL;
 	if (!strcmp(proto, "udp"))
-		snprintf(rr, sizeof rr, "<sip:%s:%u;lr>", p->rr_host, port);
+		r = snprintf(buf, len, "<sip:%s%s%s:%u;lr%s>", token ? token : "", token ? "@" : "",
+			     p->rr_host, port, extra);
 	else if (!strcmp(proto, "tls"))
-		snprintf(rr, sizeof rr, "<sips:%s:%u;lr>", p->rr_host, port);
+		r = snprintf(buf, len, "<sips:%s%s%s:%u;lr%s>", token ? token : "", token ? "@" : "",
+			     p->rr_host, port, extra);
 	else
-		snprintf(rr, sizeof rr, "<sip:%s:%u;transport=%s;lr>", p->rr_host, port, proto);
+		r = snprintf(buf, len, "<sip:%s%s%s:%u;transport=%s;lr%s>", token ? token : "",
+			     token ? "@" : "", p->rr_host, port, proto, extra);
+	return r < 0 || (size_t)r >= len ? -ENOSPC : 0;
+}
+
+static int add_rr(struct proxy *p, msg_t *msg, sip_t *sip, const char *proto, const char *token)
+{
+	char rr[CFG_HOST_MAX + FLOW_TOKEN_MAX + 64];
+
+	if (own_uri(p, proto, token, "", rr, sizeof rr) < 0)
+		return -EINVAL;
 	sip_record_route_t *h = sip_record_route_make(msg_home(msg), rr);
 	if (!h)
 		return -ENOMEM;
@@ -626,9 +861,82 @@ static int creates_dialog(sip_method_t m)
 	       m == sip_method_notify;
 }
 
+/* Replaces a Contact's URI by ours carrying the flow and the original URI
+ * (path = no), keeping its header parameters (expires, +sip.instance...). */
+static int rewrite_contact(struct proxy *p, msg_t *msg, sip_contact_t *m, const struct flow *f,
+			   const char *proto)
+{
+	char orig[REG_CONTACT_MAX], tok[1024], uri[1400];
+	url_t *u;
+	uint16_t port = port_for(p, proto);
+
+	if (!m->m_url->url_host || !port)
+		return -EINVAL;
+	if (url_e(orig, sizeof orig, m->m_url) >= (isize_t)sizeof orig)
+		return -ENOSPC;
+	orig[sizeof orig - 1] = '\0';
+	if (flow_contact_encode(f, orig, p->flow_key, tok, sizeof tok) < 0)
+		return -ENOSPC;
+	bool tcp = !strcmp(proto, "tcp");
+	snprintf(uri, sizeof uri, "%s:%s%s%s:%u;%s%s=%s", !strcmp(proto, "tls") ? "sips" : "sip",
+		 m->m_url->url_user ? m->m_url->url_user : "", m->m_url->url_user ? "@" : "",
+		 p->rr_host, port, tcp ? "transport=tcp;" : "", CONTACT_TOKEN_PARAM, tok);
+	u = url_make(msg_home(msg), uri);
+	if (!u)
+		return -ENOMEM;
+	*m->m_url = *u;
+	msg_fragment_clear(m->m_common);
+	return 0;
+}
+
+/* Restores the device's own Contact in a Contact we rewrote. */
+static int restore_contact(struct proxy *p, msg_t *msg, sip_contact_t *m)
+{
+	struct flow f;
+	char *orig = NULL;
+	url_t *u;
+
+	if (!url_is_self(p, m->m_url) || ruri_contact_token(p, m->m_url, &f, &orig) < 0)
+		return -ENOENT;
+	u = url_make(msg_home(msg), orig);
+	free(orig);
+	if (!u)
+		return -ENOMEM;
+	*m->m_url = *u;
+	msg_fragment_clear(m->m_common);
+	return 0;
+}
+
+/* REGISTER from a device: make the device reachable through us, either
+ * with Path (RFC 3327, the flow in the URI user part, ;ob per RFC 5626
+ * §5.1) or, for registrars that ignore Path, by rewriting each Contact. */
+static void nat_register(struct ptr *t, msg_t *c, sip_t *cs, const char *out_proto)
+{
+	struct proxy *p = t->proxy;
+	char tok[FLOW_TOKEN_MAX], path[CFG_HOST_MAX + FLOW_TOKEN_MAX + 64];
+
+	if (!t->have_src_flow)
+		return;
+	if (p->cfg->sip.path) {
+		if (flow_token_encode(&t->src_flow, p->flow_key, tok, sizeof tok) < 0 ||
+		    own_uri(p, out_proto, tok, ";ob", path, sizeof path) < 0)
+			return;
+		sip_path_t *h = sip_path_make(msg_home(c), path);
+		if (h)
+			msg_header_insert(c, (msg_pub_t *)cs, (msg_header_t *)h);
+		if (!sip_has_supported(cs->sip_supported, "path"))
+			sip_add_tl(c, cs, SIPTAG_SUPPORTED_STR("path"), TAG_END());
+		return;
+	}
+	for (sip_contact_t *m = cs->sip_contact; m; m = m->m_next)
+		if (m->m_url->url_type != url_any)
+			rewrite_contact(p, c, m, &t->src_flow, out_proto);
+}
+
 /* Builds the forwarded copy once: Max-Forwards decremented, Record-Route
  * added for dialog-creating requests (two entries when the transport
- * changes, RFC 3261 §16.6 item 4 and RFC 5658), then hands it to nta. */
+ * changes, RFC 3261 §16.6 item 4 and RFC 5658) carrying the device's flow
+ * token, NAT handling for REGISTER and Contacts, then hands it to nta. */
 static int ptr_prepare(struct ptr *t, const url_t *next_hop)
 {
 	struct proxy *p = t->proxy;
@@ -636,10 +944,24 @@ static int ptr_prepare(struct ptr *t, const url_t *next_hop)
 	sip_t *cs;
 	tport_t *in_tp;
 	const char *in_proto = "udp", *out_proto;
+	const struct flow *dev_flow = t->have_target_flow ? &t->target_flow
+				      : t->have_src_flow  ? &t->src_flow
+							  : NULL;
+	char tok[FLOW_TOKEN_MAX];
+	const char *token = NULL;
 
 	if (!c)
 		return -ENOMEM;
 	cs = sip_object(c);
+	if (dev_flow && flow_token_encode(dev_flow, p->flow_key, tok, sizeof tok) > 0)
+		token = tok;
+	if (t->new_ruri) {
+		url_t *u = url_make(msg_home(c), t->new_ruri);
+		if (u) {
+			*cs->sip_request->rq_url = *u;
+			msg_fragment_clear(cs->sip_request->rq_common);
+		}
+	}
 	if (cs->sip_max_forwards) {
 		if (cs->sip_max_forwards->mf_count > 0)
 			cs->sip_max_forwards->mf_count--;
@@ -656,21 +978,29 @@ static int ptr_prepare(struct ptr *t, const url_t *next_hop)
 		}
 		out_proto = out_transport(next_hop);
 		if (strcasecmp(in_proto, out_proto) != 0) {
-			add_rr(p, c, cs, su_casematch(in_proto, "tcp")   ? "tcp"
-					 : su_casematch(in_proto, "tls") ? "tls"
-									 : "udp");
-			add_rr(p, c, cs, out_proto);
+			add_rr(p, c, cs,
+			       su_casematch(in_proto, "tcp")   ? "tcp"
+			       : su_casematch(in_proto, "tls") ? "tls"
+							       : "udp",
+			       token);
+			add_rr(p, c, cs, out_proto, token);
 		} else {
-			add_rr(p, c, cs, out_proto);
+			add_rr(p, c, cs, out_proto, token);
 		}
 	}
+	if (!t->from_upstream && t->method == sip_method_register)
+		nat_register(t, c, cs, out_transport(next_hop));
+	else if (!t->from_upstream && !p->cfg->sip.path && t->have_src_flow &&
+		 creates_dialog(t->method))
+		for (sip_contact_t *m = cs->sip_contact; m; m = m->m_next)
+			rewrite_contact(p, c, m, &t->src_flow, out_transport(next_hop));
 	if (t->fwd)
 		msg_destroy(t->fwd);
 	t->fwd = c;
 	return 0;
 }
 
-static int ptr_send(struct ptr *t, const url_string_t *route)
+static int ptr_send(struct ptr *t, const url_string_t *route, tport_t *tp)
 {
 	struct proxy *p = t->proxy;
 	msg_t *copy;
@@ -680,7 +1010,8 @@ static int ptr_send(struct ptr *t, const url_string_t *route)
 	if (!copy)
 		return -ENOMEM;
 	t->client = nta_outgoing_mcreate(p->agent, ptr_response, t, route, copy,
-					 NTATAG_BRANCH_KEY(t->branch), TAG_END());
+					 NTATAG_BRANCH_KEY(t->branch), TAG_IF(tp, NTATAG_TPORT(tp)),
+					 TAG_END());
 	if (!t->client) {
 		msg_destroy(copy);
 		return -EIO;
@@ -705,7 +1036,7 @@ static int ptr_try_upstream(struct ptr *t)
 			 (unsigned long)random(), (unsigned long)random());
 		if (ptr_prepare(t, p->up[u].url) < 0)
 			return -ENOMEM;
-		if (ptr_send(t, (url_string_t *)p->up[u].url) == 0)
+		if (ptr_send(t, (url_string_t *)p->up[u].url, NULL) == 0)
 			break;
 		log_warn("upstream %s: cannot send; trying the next", p->up[u].uri);
 		p->up[u].down_until = time(NULL) + UPSTREAM_HOLDDOWN_SEC;
@@ -722,17 +1053,42 @@ static int ptr_try_upstream(struct ptr *t)
 
 static int ptr_forward(struct ptr *t, enum edge_verdict v)
 {
+	struct proxy *p = t->proxy;
 	int r;
 
 	if (v == EDGE_TO_UPSTREAM) {
 		r = ptr_try_upstream(t);
 		return r == 0 ? 0 : r == -ENOENT ? 503 : 500;
 	}
+	if (t->have_target_flow && !t->sip->sip_route) {
+		/* To a device: over the exact flow it registered or called on. */
+		char route[128];
+		url_t *ru;
+		tport_t *tp = NULL;
+
+		flow_route(&t->target_flow, route, sizeof route);
+		ru = url_make(p->home, route);
+		if (!ru)
+			return 500;
+		if (t->target_flow.transport != CFG_TP_UDP) {
+			tp = flow_connection(p, &t->target_flow);
+			if (!tp) {
+				su_free(p->home, ru);
+				log_info("flow %s is closed; 430", route);
+				return 430; /* RFC 5626 §5.3: Flow Failed */
+			}
+		}
+		r = ptr_prepare(t, ru);
+		if (r == 0)
+			r = ptr_send(t, (url_string_t *)ru, tp);
+		su_free(p->home, ru);
+		return r == 0 ? 0 : 500;
+	}
 	r = ptr_prepare(t, t->sip->sip_route ? t->sip->sip_route->r_url
 					      : t->sip->sip_request->rq_url);
 	if (r < 0)
 		return 500;
-	return ptr_send(t, NULL) == 0 ? 0 : 502;
+	return ptr_send(t, NULL, NULL) == 0 ? 0 : 502;
 }
 
 /* Called by the su_root when an upstream has said nothing at all for
@@ -763,6 +1119,130 @@ static void ptr_failover_timeout(su_root_magic_t *m, su_timer_t *timer, struct p
 /* ------------------------------------------------------------------ */
 /* 4) responses, CANCEL */
 
+static void state_changed(struct proxy *p)
+{
+	p->reg_dirty = 1;
+}
+
+static const char *header_param(msg_param_t const *params, const char *name)
+{
+	const char *v = msg_params_find(params, name);
+	return v ? v : NULL;
+}
+
+/* RFC 5626: +sip.instance and reg-id identify a flow across NAT changes. */
+static void binding_identity(sip_contact_t const *m, struct reg_binding *b)
+{
+	const char *inst = header_param(m->m_params, "+sip.instance");
+	const char *regid = header_param(m->m_params, "reg-id");
+
+	snprintf(b->instance, sizeof b->instance, "%s", inst ? inst : "");
+	b->reg_id = regid ? (unsigned)strtoul(regid, NULL, 10) : 0;
+	b->outbound = url_has_param(m->m_url, "ob") != 0;
+}
+
+/* The upstream accepted a REGISTER: remember, for every Contact the device
+ * sent, the flow it came on and the expiry the upstream granted (from the
+ * 2xx's Contact list, which holds all current bindings of the AOR). */
+static void register_accepted(struct ptr *t, sip_t const *rs)
+{
+	struct proxy *p = t->proxy;
+	sip_t const *rq = t->sip;
+	char aor[REG_AOR_MAX];
+	time_t now = time(NULL);
+	unsigned default_exp = rs->sip_expires ? rs->sip_expires->ex_delta : 3600;
+
+	if (!rq->sip_to || url_e(aor, sizeof aor, rq->sip_to->a_url) >= (isize_t)sizeof aor)
+		return;
+	aor[sizeof aor - 1] = '\0';
+	for (sip_contact_t const *m = rq->sip_contact; m; m = m->m_next) {
+		struct reg_binding b;
+		unsigned exp = 0;
+		int found = 0;
+
+		memset(&b, 0, sizeof b);
+		if (m->m_url->url_type == url_any) {
+			if (reg_remove(p->reg, aor, "*", NULL, 0) > 0)
+				state_changed(p);
+			continue;
+		}
+		snprintf(b.aor, sizeof b.aor, "%s", aor);
+		if (url_e(b.contact, sizeof b.contact, m->m_url) >= (isize_t)sizeof b.contact)
+			continue;
+		b.contact[sizeof b.contact - 1] = '\0';
+		binding_identity(m, &b);
+		/* Find this contact among those the registrar returned. */
+		for (sip_contact_t const *g = rs->sip_contact; g && !found; g = g->m_next) {
+			char gc[REG_CONTACT_MAX];
+			struct flow gf;
+			char *orig = NULL;
+
+			if (p->cfg->sip.path) {
+				found = url_cmp(g->m_url, m->m_url) == 0;
+			} else if (ruri_contact_token(p, g->m_url, &gf, &orig) == 0) {
+				found = !strcmp(orig, b.contact);
+				free(orig);
+			} else if (url_e(gc, sizeof gc, g->m_url) > 0) {
+				found = !strcmp(gc, b.contact);
+			}
+			if (found)
+				exp = g->m_expires ? (unsigned)strtoul(g->m_expires, NULL, 10)
+						   : default_exp;
+		}
+		if (!found || exp == 0) {
+			if (reg_remove(p->reg, b.aor, b.contact, b.instance, b.reg_id) > 0) {
+				log_info("unregistered %s (%s)", b.aor, b.contact);
+				state_changed(p);
+			}
+			continue;
+		}
+		b.flow = t->src_flow;
+		b.natd = t->natd;
+		b.expires = now + exp;
+		if (b.natd && b.flow.transport == CFG_TP_UDP && p->cfg->sip.keepalive != CFG_KA_OFF)
+			b.ka_due = now + p->cfg->sip.keepalive_interval;
+		int r = reg_update(p->reg, &b, NULL);
+		if (r >= 0) {
+			char fl[96];
+			flow_format(&b.flow, fl, sizeof fl);
+			log_info("%s %s via %s%s, %us", r ? "registered" : "refreshed", b.aor, fl,
+				 b.natd ? " (NAT)" : "", exp);
+			state_changed(p);
+		}
+	}
+}
+
+/* NAT handling on a response before it goes back: record registrations,
+ * show the device its own Contacts again, and (path = no) make a device's
+ * Contact in answers to requests from upstream point at us. */
+static void nat_response(struct ptr *t, msg_t *resp, sip_t *rs, int status)
+{
+	struct proxy *p = t->proxy;
+
+	if (!t->from_upstream && t->method == sip_method_register && status >= 200 &&
+	    status < 300 && t->have_src_flow) {
+		register_accepted(t, rs);
+		if (!p->cfg->sip.path)
+			for (sip_contact_t *m = rs->sip_contact; m; m = m->m_next)
+				restore_contact(p, resp, m);
+		return;
+	}
+	if (t->have_target_flow && !p->cfg->sip.path && status > 100 && status < 300 &&
+	    creates_dialog(t->method)) {
+		tport_t *in_tp = nta_incoming_transport(p->agent, t->server, NULL);
+		const char *proto = "udp";
+		if (in_tp) {
+			proto = tport_name(in_tp)->tpn_proto;
+			tport_unref(in_tp);
+		}
+		for (sip_contact_t *m = rs->sip_contact; m; m = m->m_next)
+			rewrite_contact(p, resp, m, &t->target_flow,
+					su_casematch(proto, "tcp")   ? "tcp"
+					: su_casematch(proto, "tls") ? "tls"
+								     : "udp");
+	}
+}
+
 static int ptr_response(struct ptr *t, nta_outgoing_t *orq, sip_t const *sip)
 {
 	struct proxy *p = t->proxy;
@@ -791,7 +1271,9 @@ static int ptr_response(struct ptr *t, nta_outgoing_t *orq, sip_t const *sip)
 	if (sip) {
 		msg_t *response = nta_outgoing_getresponse(orq);
 		if (response) {
-			sip_via_remove(response, sip_object(response));
+			sip_t *rs = sip_object(response);
+			sip_via_remove(response, rs);
+			nat_response(t, response, rs, status);
 			if (nta_incoming_mreply(t->server, response) == 0)
 				p->stats.responses++;
 		}
@@ -895,6 +1377,224 @@ static int agent_message(struct proxy *p, nta_agent_t *agent, msg_t *msg, sip_t 
 }
 
 /* ------------------------------------------------------------------ */
+/* keepalives and registration upkeep */
+
+static void ka_free(struct ptr *k)
+{
+	struct proxy *p = k->proxy;
+
+	if (k->client)
+		nta_outgoing_destroy(k->client);
+	su_free(p->home, k->ka_aor);
+	su_free(p->home, k->ka_contact);
+	su_free(p->home, k->ka_instance);
+	su_free(p->home, k);
+}
+
+/* Response (or local timeout) to a keepalive OPTIONS.  Any response from
+ * the device, even an error, proves the flow still works. */
+static int ka_response(struct ptr *k, nta_outgoing_t *orq, sip_t const *sip)
+{
+	struct proxy *p = k->proxy;
+	int status = sip && sip->sip_status ? sip->sip_status->st_status : nta_outgoing_status(orq);
+	struct reg_binding *b;
+
+	if (status < 200)
+		return 0;
+	b = reg_find(p->reg, k->ka_aor, k->ka_contact, k->ka_instance, k->ka_reg_id);
+	if (b) {
+		/* nta answers 408 itself on timeout and 503 on a transport
+		 * error: both mean the device did not answer. */
+		if (status == 408 || status == 503) {
+			b->ka_failures++;
+			if (b->ka_failures >= p->cfg->sip.keepalive_failures && !b->unreachable) {
+				b->unreachable = true;
+				log_warn("device %s (%s) unreachable: %u keepalives unanswered", b->aor,
+					 b->contact, b->ka_failures);
+			}
+		} else {
+			if (b->unreachable)
+				log_info("device %s (%s) reachable again", b->aor, b->contact);
+			b->ka_failures = 0;
+			b->unreachable = false;
+			b->last_ka_ok = time(NULL);
+		}
+	}
+	ka_free(k);
+	return 0;
+}
+
+static void ka_send_options(struct proxy *p, struct reg_binding *b)
+{
+	struct ptr *k = su_zalloc(p->home, sizeof *k);
+	msg_t *m;
+	sip_t *ms;
+	char route[128], from[CFG_HOST_MAX + 64];
+
+	if (!k)
+		return;
+	k->proxy = p;
+	k->upstream = -1;
+	k->ka_aor = su_strdup(p->home, b->aor);
+	k->ka_contact = su_strdup(p->home, b->contact);
+	k->ka_instance = su_strdup(p->home, b->instance);
+	k->ka_reg_id = b->reg_id;
+	m = nta_msg_create(p->agent, 0);
+	if (!m || !k->ka_aor || !k->ka_contact || !k->ka_instance) {
+		if (m)
+			msg_destroy(m);
+		ka_free(k);
+		return;
+	}
+	ms = sip_object(m);
+	snprintf(from, sizeof from, "<sip:sipnat@%s>;tag=ka%08lx", p->rr_host, (unsigned long)random());
+	flow_route(&b->flow, route, sizeof route);
+	if (sip_add_tl(m, ms,
+		       SIPTAG_REQUEST(sip_request_create(msg_home(m), SIP_METHOD_OPTIONS,
+							 URL_STRING_MAKE(b->contact), NULL)),
+		       SIPTAG_FROM_STR(from), SIPTAG_TO_STR(b->aor),
+		       SIPTAG_CALL_ID(sip_call_id_create(msg_home(m), NULL)),
+		       SIPTAG_CSEQ_STR("1 OPTIONS"), SIPTAG_MAX_FORWARDS_STR("70"), TAG_END()) < 0) {
+		msg_destroy(m);
+		ka_free(k);
+		return;
+	}
+	k->client = nta_outgoing_mcreate(p->agent, ka_response, k, (url_string_t *)route, m, TAG_END());
+	if (!k->client) {
+		msg_destroy(m);
+		ka_free(k);
+	}
+}
+
+/* CRLF keepalive (RFC 5626 §3.5.1 style) out of our own SIP socket, so
+ * that the NAT binding the device registered through stays open. */
+static void ka_send_crlf(struct proxy *p, struct reg_binding *b)
+{
+	int fd = p->udp_fd[b->flow.remote.ss_family == AF_INET6 ? 1 : 0];
+	socklen_t len = b->flow.remote.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+							     : sizeof(struct sockaddr_in);
+
+	if (fd < 0)
+		return;
+	if (sendto(fd, "\r\n\r\n", 4, MSG_DONTWAIT, (struct sockaddr *)&b->flow.remote, len) < 0)
+		log_debug("crlf keepalive to %s: %s", b->contact, strerror(errno));
+}
+
+/* Sofia does not hand out the sockets of its transports.  For CRLF
+ * keepalives we need the UDP socket that the devices' NAT bindings point
+ * at, so we find it among our descriptors by its bound port and family. */
+static void find_udp_sockets(struct proxy *p)
+{
+	p->udp_fd[0] = p->udp_fd[1] = -1;
+	if (!p->port_of[CFG_TP_UDP])
+		return;
+	for (int fd = 3; fd < 4096; fd++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof ss;
+		int type;
+		socklen_t tl = sizeof type;
+
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_DGRAM)
+			continue;
+		if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+			continue;
+		if (ss.ss_family == AF_INET && p->udp_fd[0] < 0 &&
+		    ntohs(((struct sockaddr_in *)&ss)->sin_port) == p->port_of[CFG_TP_UDP])
+			p->udp_fd[0] = fd;
+		else if (ss.ss_family == AF_INET6 && p->udp_fd[1] < 0 &&
+			 ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) == p->port_of[CFG_TP_UDP])
+			p->udp_fd[1] = fd;
+	}
+}
+
+static void save_state(struct proxy *p, time_t now)
+{
+	int r;
+
+	if (!p->state_file || !p->reg_dirty)
+		return;
+	r = reg_save(p->reg, p->state_file);
+	if (r < 0)
+		log_warn("cannot save registrations to %s: %s", p->state_file, strerror(-r));
+	p->reg_dirty = 0;
+	p->last_save = now;
+}
+
+/* Runs once a second on the SIP thread.  It does three things:
+ *  - drops bindings whose upstream-granted expiry has passed;
+ *  - sends the keepalives that are due (one heap pop each, so idle devices
+ *    cost nothing between their keepalives);
+ *  - writes the registration state when it changed, at most every few s. */
+static void tick(su_root_magic_t *m, su_timer_t *timer, struct ptr *stateless)
+{
+	struct proxy *p = stateless->proxy;
+	time_t now = time(NULL);
+	struct reg_binding *b;
+	unsigned budget = 10000; /* keep one tick short under any load */
+
+	(void)m;
+	(void)timer;
+	while (budget-- && (b = reg_next_due(p->reg, now))) {
+		if (b->expires <= now) {
+			log_info("registration of %s (%s) expired", b->aor, b->contact);
+			reg_remove_binding(p->reg, b);
+			state_changed(p);
+			continue;
+		}
+		if (p->cfg->sip.keepalive == CFG_KA_OPTIONS)
+			ka_send_options(p, b);
+		else if (p->cfg->sip.keepalive == CFG_KA_CRLF)
+			ka_send_crlf(p, b);
+		b->ka_due = p->cfg->sip.keepalive == CFG_KA_OFF ? 0 : now + p->cfg->sip.keepalive_interval;
+		reg_reschedule(p->reg, b);
+	}
+	if (p->reg_dirty && now - p->last_save >= STATE_SAVE_INTERVAL_SEC)
+		save_state(p, now);
+}
+
+/* The flow secret: configured, or kept in state_dir so that tokens in the
+ * registrar's Path and in live dialogs survive a restart. */
+static int setup_state(struct proxy *p)
+{
+	const struct cfg_sip *sip = &p->cfg->sip;
+	char path[4096];
+	int r, persistent = 0;
+
+	if (sip->state_dir && *sip->state_dir) {
+		if (mkdir(sip->state_dir, 0700) == 0 || errno == EEXIST)
+			persistent = access(sip->state_dir, W_OK) == 0;
+		if (!persistent)
+			log_warn("state_dir %s is not writable: registrations will not survive a "
+				 "restart",
+				 sip->state_dir);
+	}
+	if (sip->flow_secret) {
+		flow_secret_from_string(sip->flow_secret, p->flow_key);
+	} else if (persistent) {
+		snprintf(path, sizeof path, "%s/flow_secret", sip->state_dir);
+		r = flow_secret_load(path, p->flow_key);
+		if (r < 0) {
+			log_err("flow secret %s: %s", path, strerror(-r));
+			return r;
+		}
+	} else if (gnutls_rnd(GNUTLS_RND_KEY, p->flow_key, sizeof p->flow_key) < 0) {
+		return -EIO;
+	}
+	if (persistent) {
+		unsigned bad = 0;
+		snprintf(path, sizeof path, "%s/registrations", sip->state_dir);
+		p->state_file = su_strdup(p->home, path);
+		r = reg_load(p->reg, path, time(NULL), &bad);
+		if (r < 0)
+			log_warn("cannot read %s: %s", path, strerror(-r));
+		else if (r > 0 || bad)
+			log_info("restored %d registration(s) from %s%s", r, path,
+				 bad ? " (some malformed lines skipped)" : "");
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* 5) life cycle */
 
 /* Sofia's TLS wants a directory with agent.pem (key and certificate
@@ -970,6 +1670,7 @@ static int add_listeners(struct proxy *p)
 					TAG_IF(l->transport == CFG_TP_TLS, TPTAG_CERTIFICATE(tlsdir)),
 					TAG_IF(l->transport == CFG_TP_TLS,
 					       TPTAG_TLS_VERIFY_POLICY(0)),
+					TAG_IF(l->transport != CFG_TP_UDP, TPTAG_PONG2PING(1)),
 					TAG_END()) < 0) {
 			r = errno ? -errno : -EINVAL;
 			log_err("cannot listen on %s:%s:%u: %s", cfg_transport_name(l->transport), h,
@@ -1021,10 +1722,14 @@ int proxy_create(struct proxy **pp, su_root_t *root, const struct cfg *cfg)
 		return -ENOMEM;
 	p->root = root;
 	p->cfg = cfg;
+	p->udp_fd[0] = p->udp_fd[1] = -1;
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 
 	p->agent = nta_agent_create(root, (url_string_t *)-1 /* no transport yet */, agent_message, p, NTATAG_UA(0),
-				    NTATAG_CANCEL_487(0), NTATAG_SERVER_RPORT(1),
+				    NTATAG_CANCEL_487(0),
+				    /* 2: answer to the source port even without ;rport, as a
+				     * NAT edge must (RFC 3581 behaviour forced). */
+				    NTATAG_SERVER_RPORT(2),
 				    NTATAG_CLIENT_RPORT(1), NTATAG_PASS_100(1), NTATAG_EXTRA_100(0),
 				    NTATAG_MAXSIZE(65536), TAG_END());
 	if (!p->agent) {
@@ -1040,6 +1745,13 @@ int proxy_create(struct proxy **pp, su_root_t *root, const struct cfg *cfg)
 	r = load_upstreams(p, cfg);
 	if (r < 0)
 		goto out;
+	r = reg_create(&p->reg);
+	if (r < 0)
+		goto out;
+	r = setup_state(p);
+	if (r < 0)
+		goto out;
+	find_udp_sockets(p);
 
 	p->defleg = nta_leg_tcreate(p->agent, proxy_request, p, NTATAG_NO_DIALOG(1), TAG_END());
 	s = su_zalloc(p->home, sizeof *s);
@@ -1053,6 +1765,11 @@ int proxy_create(struct proxy **pp, su_root_t *root, const struct cfg *cfg)
 	s->server = nta_incoming_default(p->agent);
 	s->client = nta_outgoing_default(p->agent, stray_response, s);
 	if (!s->server || !s->client) {
+		r = -ENOMEM;
+		goto out;
+	}
+	p->tick = su_timer_create(su_root_task(root), 1000);
+	if (!p->tick || su_timer_set_for_ever(p->tick, tick, s) < 0) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -1123,6 +1840,12 @@ void proxy_destroy(struct proxy *p)
 {
 	if (!p)
 		return;
+	if (p->tick)
+		su_timer_destroy(p->tick);
+	if (p->reg) {
+		save_state(p, time(NULL));
+		reg_free(p->reg);
+	}
 	while (p->transactions)
 		ptr_destroy(p->transactions);
 	if (p->stateless) {

@@ -33,6 +33,8 @@ struct cfg_listen {
 
 enum cfg_log_target { CFG_LOG_STDERR, CFG_LOG_SYSLOG };
 
+enum cfg_keepalive { CFG_KA_OPTIONS, CFG_KA_CRLF, CFG_KA_OFF };
+
 /* Levels follow syslog ordering so they can be handed to syslog(3). */
 enum cfg_log_level {
 	CFG_LOG_ERROR = 3,
@@ -59,6 +61,14 @@ struct cfg_sip {
 	unsigned failover_timeout;
 	/* Seconds a graceful stop waits for open transactions. */
 	unsigned shutdown_timeout;
+	/* NAT traversal for signaling. */
+	unsigned nat_detect;      /* NATD_* predicates applied */
+	bool path;                /* Path (RFC 3327); false: rewrite Contact */
+	enum cfg_keepalive keepalive;
+	unsigned keepalive_interval; /* seconds between keepalives */
+	unsigned keepalive_failures; /* unanswered OPTIONS before unreachable */
+	char *state_dir;          /* saved registrations and flow secret */
+	char *flow_secret;        /* NULL: generated and kept in state_dir */
 };
 
 struct cfg_log {
