@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <limits.h>
@@ -29,7 +30,7 @@ struct parse {
 	void *arg;
 	/* Keys that replace a list the first time they are seen in a file,
 	 * then append when repeated. */
-	int seen_listen, seen_upstream, seen_domain;
+	int seen_listen, seen_upstream, seen_domain, seen_relay_addr;
 	/* For ini_parse_string-like input. */
 	const char *text;
 	size_t pos;
@@ -119,6 +120,11 @@ int cfg_parse_listen(const char *item, struct cfg_listen *out, const char **why)
 			*why = "missing port";
 			return -EINVAL;
 		}
+		/* Without brackets "2001:db8::1:5060" has no single reading. */
+		if (memchr(host, ':', (size_t)(host_end - host))) {
+			*why = "IPv6 address must be written [addr]:port";
+			return -EINVAL;
+		}
 		port = host_end + 1;
 	}
 	hlen = (size_t)(host_end - host);
@@ -134,7 +140,7 @@ int cfg_parse_listen(const char *item, struct cfg_listen *out, const char **why)
 	}
 	errno = 0;
 	v = strtoul(port, &end, 10);
-	if (errno || end == port || *end != '\0' || v == 0 || v > 65535) {
+	if (!isdigit((unsigned char)*port) || errno || *end != '\0' || v == 0 || v > 65535) {
 		*why = "port must be 1-65535";
 		return -EINVAL;
 	}
@@ -162,9 +168,10 @@ static int parse_uint(struct parse *p, const char *key, const char *value, unsig
 	char *end;
 	unsigned long v;
 
+	/* strtoul() would take blanks, a sign and wrap negative numbers. */
 	errno = 0;
 	v = strtoul(value, &end, 10);
-	if (errno || end == value || *end != '\0' || v < min || v > max) {
+	if (!isdigit((unsigned char)*value) || errno || *end != '\0' || v < min || v > max) {
 		problem(p, "%s: expected a whole number from %u to %u, got '%s'", key, min, max,
 			value);
 		return -EINVAL;
@@ -356,6 +363,98 @@ static void sip_key(struct parse *p, const char *name, const char *value)
 	}
 }
 
+static void add_relay_addr(struct parse *p, const char *word)
+{
+	struct cfg_relay *r = &p->cfg->relay;
+	unsigned char buf[16];
+
+	if (inet_pton(AF_INET, word, buf) != 1 && inet_pton(AF_INET6, word, buf) != 1) {
+		problem(p, "address: '%s' is not a numeric IPv4 or IPv6 address", word);
+		return;
+	}
+	if (r->n_addr >= CFG_MAX_RELAY_ADDR) {
+		problem(p, "address: at most %d addresses", CFG_MAX_RELAY_ADDR);
+		return;
+	}
+	if (strlen(word) >= CFG_HOST_MAX) {
+		problem(p, "address: '%s' is too long", word);
+		return;
+	}
+	strcpy(r->addr[r->n_addr++], word);
+}
+
+static void relay_key(struct parse *p, const char *name, const char *value)
+{
+	struct cfg_relay *r = &p->cfg->relay;
+
+	if (!strcmp(name, "address")) {
+		if (!p->seen_relay_addr++)
+			r->n_addr = 0;
+		each_word(p, value, add_relay_addr);
+	} else if (!strcmp(name, "ports")) {
+		unsigned lo, hi;
+		char tail;
+		if (sscanf(value, "%u-%u%c", &lo, &hi, &tail) != 2 || lo < 1024 || hi > 65535 ||
+		    lo >= hi || hi - lo < 3)
+			problem(p, "ports: expected LOW-HIGH within 1024-65535 with at least 4 "
+				   "ports, got '%s'",
+				value);
+		else {
+			r->port_min = (uint16_t)lo;
+			r->port_max = (uint16_t)hi;
+		}
+	} else if (!strcmp(name, "threads")) {
+		parse_uint(p, name, value, 0, 256, &r->threads);
+	} else if (!strcmp(name, "timeout")) {
+		parse_uint(p, name, value, 0, 86400, &r->timeout);
+	} else if (!strcmp(name, "strip_private_candidates")) {
+		parse_yesno(p, name, value, &r->strip_private_candidates);
+	} else if (!strcmp(name, "mode")) {
+		if (!strcasecmp(value, "always"))
+			r->mode = CFG_RELAY_ALWAYS;
+		else if (!strcasecmp(value, "nat"))
+			r->mode = CFG_RELAY_NAT;
+		else if (!strcasecmp(value, "never"))
+			r->mode = CFG_RELAY_NEVER;
+		else
+			problem(p, "mode: expected always, nat or never, got '%s'", value);
+	} else {
+		problem(p, "unknown key '%s' in section [relay]", name);
+	}
+}
+
+static void control_key(struct parse *p, const char *name, const char *value)
+{
+	struct cfg_control *c = &p->cfg->control;
+
+	if (!strcmp(name, "socket")) {
+		set_str(p, &c->socket, value);
+	} else if (!strcmp(name, "socket_mode")) {
+		char *end;
+		unsigned long v = strtoul(value, &end, 8);
+		if (end == value || *end || v > 0777)
+			problem(p, "socket_mode: expected an octal mode such as 0660, got '%s'", value);
+		else
+			c->socket_mode = (unsigned)v;
+	} else if (!strcmp(name, "metrics")) {
+		struct cfg_listen l;
+		char item[CFG_HOST_MAX + 16];
+		const char *why;
+		snprintf(item, sizeof item, "tcp:%s", value);
+		if (!strcasecmp(value, "off") || !strcasecmp(value, "none")) {
+			c->metrics_port = 0;
+			c->metrics_host[0] = '\0';
+		} else if (cfg_parse_listen(item, &l, &why) < 0) {
+			problem(p, "metrics: '%s': %s (expected address:port or off)", value, why);
+		} else {
+			snprintf(c->metrics_host, sizeof c->metrics_host, "%s", l.host);
+			c->metrics_port = l.port;
+		}
+	} else {
+		problem(p, "unknown key '%s' in section [control]", name);
+	}
+}
+
 static void log_key(struct parse *p, const char *name, const char *value)
 {
 	struct cfg_log *lg = &p->cfg->log;
@@ -389,6 +488,10 @@ static int handler(void *user, const char *section, const char *name, const char
 
 	if (!name) /* a bare [section] line: sections are checked with keys */
 		return 1;
+	if (!*name) { /* inih passes "= value" on as a key named "" */
+		problem(p, "syntax error: no key name before '='");
+		return 1;
+	}
 	if (!value || !*value) {
 		problem(p, "key '%s' has no value", name);
 		return 1;
@@ -397,6 +500,10 @@ static int handler(void *user, const char *section, const char *name, const char
 		sip_key(p, name, value);
 	else if (!strcmp(section, "log"))
 		log_key(p, name, value);
+	else if (!strcmp(section, "relay"))
+		relay_key(p, name, value);
+	else if (!strcmp(section, "control"))
+		control_key(p, name, value);
 	else if (!*section)
 		problem(p, "key '%s' outside of any [section]", name);
 	else
@@ -405,29 +512,46 @@ static int handler(void *user, const char *section, const char *name, const char
 	return 1;
 }
 
+/* Next character of the input, or EOF. */
+static int next_char(struct parse *p)
+{
+	if (p->fp)
+		return getc(p->fp);
+	if (p->text[p->pos] == '\0')
+		return EOF;
+	return (unsigned char)p->text[p->pos++];
+}
+
+/* inih reads into a fixed buffer of num bytes and would take the rest of a
+ * longer line for a line of its own: a long comment would turn into a
+ * syntax error and every later line number would be off.  So one call
+ * returns one whole line: the part that fits, the rest dropped. */
 static char *reader(char *str, int num, void *stream)
 {
 	struct parse *p = stream;
-	char *r;
+	size_t n = 0, dropped = 0;
+	int c = EOF;
 
-	if (p->fp) {
-		r = fgets(str, num, p->fp);
-	} else {
-		size_t n = 0;
-		if (p->text[p->pos] == '\0')
-			return NULL;
-		while (p->text[p->pos] && (int)n < num - 1) {
-			char c = p->text[p->pos++];
-			str[n++] = c;
-			if (c == '\n')
-				break;
-		}
-		str[n] = '\0';
-		r = str;
+	while ((int)n < num - 1) {
+		c = next_char(p);
+		if (c == EOF)
+			break;
+		str[n++] = (char)c;
+		if (c == '\n')
+			break;
 	}
-	if (r)
-		p->line++;
-	return r;
+	str[n] = '\0';
+	if (n == 0)
+		return NULL;
+	p->line++;
+	if (c != '\n' && c != EOF) {
+		while ((c = next_char(p)) != EOF && c != '\n')
+			if (c != '\r')
+				dropped++;
+		if (dropped && str[strspn(str, " \t")] != ';' && str[strspn(str, " \t")] != '#')
+			problem(p, "line too long (at most %d characters)", num - 1);
+	}
+	return str;
 }
 
 /* Combinations that no single line can be blamed for. */
@@ -470,6 +594,17 @@ int cfg_defaults(struct cfg **out)
 		free(c);
 		return -ENOMEM;
 	}
+	c->relay.port_min = 30000;
+	c->relay.port_max = 39999;
+	c->relay.threads = 0;
+	c->relay.timeout = 60;
+	c->relay.mode = CFG_RELAY_ALWAYS;
+	c->control.socket = strdup("/run/sipnat/control.sock");
+	c->control.socket_mode = 0660;
+	if (!c->control.socket) {
+		cfg_free(c);
+		return -ENOMEM;
+	}
 	c->log.level = CFG_LOG_INFO;
 	c->log.target = CFG_LOG_STDERR;
 	*out = c;
@@ -489,7 +624,12 @@ static int load(struct parse *p, struct cfg **out)
 			p->oom = 1;
 	}
 	r = ini_parse_stream(reader, p, handler, p);
-	if (r > 0) {
+	if (p->fp && ferror(p->fp)) {
+		/* e.g. a directory: fopen() accepts it, reading fails. */
+		err = errno ? -errno : -EIO;
+		p->line = 0;
+		problem(p, "cannot read: %s", strerror(-err));
+	} else if (r > 0) {
 		/* inih reports the first line it could not read as INI. */
 		p->line = (unsigned)r;
 		problem(p, "syntax error: expected [section] or key = value");
@@ -546,5 +686,6 @@ void cfg_free(struct cfg *c)
 	free(c->sip.tls_key);
 	free(c->sip.state_dir);
 	free(c->sip.flow_secret);
+	free(c->control.socket);
 	free(c);
 }

@@ -1,7 +1,6 @@
 /* ice: ICE candidate lines (RFC 8839 §5.1) and the relay-candidate policy. */
 #include "config.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -9,6 +8,7 @@
 #include <strings.h>
 
 #include "sipnat/ice.h"
+#include "sipnat/natd.h"
 
 /* A cursor over one candidate value.  Tokens are separated by blanks; the
  * RFC grammar says exactly one SP, but some stacks emit two, and being
@@ -227,8 +227,8 @@ int ice_format_candidate(const struct ice_candidate *c, char *buf, size_t len)
 		snprintf(rel, sizeof(rel), " rport %u", c->rport);
 
 	n = snprintf(buf, len, "%s %u %s %" PRIu32 " %s %u typ %s%s%s%s", c->foundation,
-		     c->component, c->transport, c->priority, c->addr, c->port, c->type, rel,
-		     c->ext[0] != '\0' ? " " : "", c->ext);
+	             c->component, c->transport, c->priority, c->addr, c->port, c->type, rel,
+	             c->ext[0] != '\0' ? " " : "", c->ext);
 	if (n < 0 || (size_t)n >= len) {
 		if (len > 0)
 			buf[0] = '\0';
@@ -250,46 +250,19 @@ uint32_t ice_priority(unsigned type_pref, unsigned local_pref, unsigned componen
 	return ((uint32_t)type_pref << 24) + ((uint32_t)local_pref << 8) + (256u - component);
 }
 
-static bool v4_private(const unsigned char a[4])
-{
-	return a[0] == 0 || a[0] == 10 || a[0] == 127 || (a[0] == 100 && (a[1] & 0xc0) == 64) ||
-	       (a[0] == 169 && a[1] == 254) || (a[0] == 172 && (a[1] & 0xf0) == 16) ||
-	       (a[0] == 192 && a[1] == 168);
-}
-
-/* The same ranges as natd_host_is_private(); kept local so that this pure
- * module does not depend on the SIP-side NAT detection module. */
+/* The ranges are natd's, so that "private" means the same thing for NAT
+ * detection and for candidate stripping. */
 bool ice_addr_is_private(const char *addr)
 {
-	static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-	unsigned char a[16];
-	char tmp[ICE_ADDR_MAX];
 	size_t len;
 
 	if (addr == NULL)
 		return false;
 	len = strlen(addr);
-	if (len == 0 || len >= sizeof(tmp))
-		return false;
+	/* mDNS candidate names only resolve on the endpoint's own link. */
 	if (len > 6 && strcasecmp(addr + len - 6, ".local") == 0)
 		return true;
-	memcpy(tmp, addr, len + 1);
-	/* A zone ("fe80::1%eth0") only makes sense for link-local addresses,
-	 * which are private anyway; drop it so inet_pton() accepts the rest. */
-	char *pct = strchr(tmp, '%');
-	if (pct != NULL)
-		*pct = '\0';
-
-	if (inet_pton(AF_INET, tmp, a) == 1)
-		return v4_private(a);
-	if (inet_pton(AF_INET6, tmp, a) != 1)
-		return false;
-	if (memcmp(a, mapped, sizeof(mapped)) == 0)
-		return v4_private(a + 12);
-	static const unsigned char zero[16];
-	if (memcmp(a, zero, 15) == 0 && (a[15] == 0 || a[15] == 1))
-		return true; /* :: and ::1 */
-	return (a[0] & 0xfe) == 0xfc || (a[0] == 0xfe && (a[1] & 0xc0) == 0x80);
+	return natd_host_is_private(addr);
 }
 
 int ice_pick_foundation(const char *const *taken, size_t n_taken, char *buf, size_t len)
@@ -315,7 +288,7 @@ int ice_pick_foundation(const char *const *taken, size_t n_taken, char *buf, siz
 }
 
 int ice_relay_candidate(const char *foundation, unsigned component, const char *addr, unsigned port,
-			const char *raddr, unsigned rport, struct ice_candidate *out)
+                        const char *raddr, unsigned rport, struct ice_candidate *out)
 {
 	struct ice_candidate c;
 

@@ -25,13 +25,25 @@ struct app;
 #include <sofia-sip/su.h>
 #include <sofia-sip/su_wait.h>
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+
 #include "sipnat/cfg.h"
 #include "sipnat/log.h"
+#include "sipnat/media.h"
 #include "sipnat/proxy.h"
+#include "sipnat/relay.h"
+
+/* A NAT binding that changes port (rebinding) is followed after this much
+ * silence from the latched address; never to another IP. */
+#define RELATCH_SILENCE_MS 2000
 
 struct app {
 	su_root_t *root;
 	struct proxy *proxy;
+	struct relay *relay;
+	struct media_bridge bridge;
 	struct cfg *cfg;
 	const char *config_path; /* NULL: built-in defaults */
 	int sigfd;
@@ -142,6 +154,73 @@ static int on_signal(struct app *app, su_wait_t *w, struct app *arg)
 			break;
 		}
 	}
+	return 0;
+}
+
+/* The relay's public address when [relay] address is not set: [sip]
+ * advertise if it is numeric, else the first non-loopback IPv4 address. */
+static void default_relay_address(const struct cfg *cfg, char *out, size_t len)
+{
+	struct ifaddrs *ifa = NULL;
+	unsigned char buf[16];
+
+	out[0] = '\0';
+	if (cfg->sip.advertise && inet_pton(AF_INET, cfg->sip.advertise, buf) == 1) {
+		snprintf(out, len, "%s", cfg->sip.advertise);
+		return;
+	}
+	if (getifaddrs(&ifa) == 0) {
+		for (struct ifaddrs *i = ifa; i && !out[0]; i = i->ifa_next) {
+			if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
+				continue;
+			struct in_addr a = ((struct sockaddr_in *)i->ifa_addr)->sin_addr;
+			if ((ntohl(a.s_addr) >> 24) == 127)
+				continue;
+			inet_ntop(AF_INET, &a, out, (socklen_t)len);
+		}
+		freeifaddrs(ifa);
+	}
+	if (!out[0])
+		snprintf(out, len, "127.0.0.1");
+}
+
+static int start_relay(struct app *app)
+{
+	const struct cfg_relay *c = &app->cfg->relay;
+	struct relay_config rc;
+	int r;
+
+	if (c->mode == CFG_RELAY_NEVER) {
+		log_info("media relay off ([relay] mode = never)");
+		return 0;
+	}
+	memset(&rc, 0, sizeof rc);
+	rc.threads = c->threads;
+	rc.port_min = c->port_min;
+	rc.port_max = c->port_max;
+	rc.timeout_sec = c->timeout;
+	rc.relatch_silence_ms = RELATCH_SILENCE_MS;
+	for (size_t i = 0; i < c->n_addr; i++) {
+		if (strchr(c->addr[i], ':') && !rc.addr6[0])
+			snprintf(rc.addr6, sizeof rc.addr6, "%s", c->addr[i]);
+		else if (!strchr(c->addr[i], ':') && !rc.addr4[0])
+			snprintf(rc.addr4, sizeof rc.addr4, "%s", c->addr[i]);
+	}
+	if (!rc.addr4[0] && !rc.addr6[0]) {
+		default_relay_address(app->cfg, rc.addr4, sizeof rc.addr4);
+		/* media.c reads the addresses from the config it is given. */
+		struct cfg_relay *w = (struct cfg_relay *)c;
+		snprintf(w->addr[0], sizeof w->addr[0], "%s", rc.addr4);
+		w->n_addr = 1;
+	}
+	app->bridge.root = app->root;
+	r = relay_start(&app->relay, &rc, media_relay_event, &app->bridge);
+	if (r < 0) {
+		log_err("cannot start the media relay: %s", strerror(-r));
+		return r;
+	}
+	log_info("media relay: %u thread(s), ports %u-%u, address %s%s%s", relay_threads(app->relay),
+		 rc.port_min, rc.port_max, rc.addr4, rc.addr4[0] && rc.addr6[0] ? " " : "", rc.addr6);
 	return 0;
 }
 
@@ -273,7 +352,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	r = proxy_create(&app.proxy, app.root, app.cfg);
+	if (start_relay(&app) < 0) {
+		app.exit_code = 1;
+		goto out;
+	}
+	r = proxy_create(&app.proxy, app.root, app.cfg, app.relay, &app.bridge);
 	if (r < 0) {
 		log_err("cannot start the SIP proxy: %s", strerror(-r));
 		app.exit_code = 1;
@@ -286,6 +369,11 @@ int main(int argc, char **argv)
 
 out:
 	proxy_destroy(app.proxy);
+	/* After the media module is gone, so that late relay events find the
+	 * bridge empty; then let the su_root drop what is still queued. */
+	relay_stop(app.relay);
+	if (app.root)
+		su_root_step(app.root, 0);
 	su_root_unregister(app.root, app.sigwait, on_signal, &app);
 	su_root_destroy(app.root);
 	su_deinit();

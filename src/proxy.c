@@ -51,6 +51,7 @@ struct ptr;
 #include "sipnat/edge.h"
 #include "sipnat/flow.h"
 #include "sipnat/log.h"
+#include "sipnat/media.h"
 #include "sipnat/natd.h"
 #include "sipnat/proxy.h"
 #include "sipnat/reg.h"
@@ -117,6 +118,7 @@ struct proxy {
 	struct ptr *stateless;        /* default transactions for strays */
 	struct proxy_stats stats;
 	struct reg *reg;
+	struct media *media;
 	uint8_t flow_key[FLOW_KEY_LEN];
 	su_timer_t *tick;
 	char *state_file;   /* NULL: no persistence */
@@ -546,14 +548,19 @@ static int answer_options(struct ptr *t)
 	return 200;
 }
 
-/* Forwards an ACK for a 2xx (or any stray ACK) without state. */
-static int forward_ack(struct proxy *p, msg_t *msg, sip_t *sip, const url_string_t *route)
+/* Forwards an ACK for a 2xx (or any stray ACK) without state.  An ACK may
+ * carry the answer to an offer made in a 2xx (late offer). */
+static int forward_ack(struct proxy *p, msg_t *msg, sip_t *sip, const url_string_t *route,
+		       const struct media_party *sender)
 {
 	msg_t *copy = msg_copy(msg);
 	sip_t *cs;
 
+	(void)sip;
 	if (!copy)
 		return -ENOMEM;
+	if (p->media)
+		media_request(p->media, copy, sip_object(copy), sender, NULL);
 	/* Stateless forwarding decrements Max-Forwards too (RFC 3261 §16.11). */
 	cs = sip_object(copy);
 	if (cs->sip_max_forwards && cs->sip_max_forwards->mf_count > 0) {
@@ -700,6 +707,10 @@ static int proxy_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, s
 	if (sip->sip_request->rq_method == sip_method_ack) {
 		/* ACK for a 2xx travels end to end without a transaction.  The
 		 * same policy applies: a device may only reach an upstream. */
+		struct media_party ack_sender = {.from_upstream = er.from_upstream,
+						 .nated = natd != 0,
+						 .src = ai ? ai->ai_addr : NULL,
+						 .flow = have_src ? &src_flow : NULL};
 		if (v == EDGE_TO_TARGET && have_target && !sip->sip_route) {
 			char route[128];
 			flow_route(&target_flow, route, sizeof route);
@@ -708,13 +719,13 @@ static int proxy_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, s
 							msg_home(msg), SIP_METHOD_ACK,
 							URL_STRING_MAKE(orig_contact), NULL)),
 					   TAG_END());
-			forward_ack(p, msg, sip, (url_string_t *)route);
+			forward_ack(p, msg, sip, (url_string_t *)route, &ack_sender);
 		} else if (v == EDGE_TO_TARGET) {
-			forward_ack(p, msg, sip, NULL);
+			forward_ack(p, msg, sip, NULL, &ack_sender);
 		} else if (v == EDGE_TO_UPSTREAM) {
 			int u = pick_upstream(p, -1);
 			if (u >= 0)
-				forward_ack(p, msg, sip, (url_string_t *)p->up[u].url);
+				forward_ack(p, msg, sip, (url_string_t *)p->up[u].url, &ack_sender);
 		} else {
 			log_debug("ACK from %s dropped: %s", src, why);
 		}
@@ -861,6 +872,38 @@ static int creates_dialog(sip_method_t m)
 	       m == sip_method_notify;
 }
 
+/* What the media module needs to know about a device flow: whether the
+ * device registered from behind NAT (the flow itself does not say). */
+static bool flow_nated(struct proxy *p, const struct flow *f)
+{
+	struct reg_binding *b = reg_find_flow(p->reg, f);
+
+	return b ? b->natd != 0 : true;
+}
+
+static void party_sender(struct ptr *t, struct media_party *mp)
+{
+	su_addrinfo_t *ai = msg_addrinfo(t->msg);
+
+	memset(mp, 0, sizeof *mp);
+	mp->from_upstream = t->from_upstream;
+	mp->nated = t->natd != 0;
+	mp->src = ai ? ai->ai_addr : NULL;
+	mp->flow = t->have_src_flow ? &t->src_flow : NULL;
+}
+
+static void party_target(struct ptr *t, struct media_party *mp)
+{
+	memset(mp, 0, sizeof *mp);
+	if (t->have_target_flow) {
+		mp->nated = flow_nated(t->proxy, &t->target_flow);
+		mp->src = (const struct sockaddr *)&t->target_flow.remote;
+		mp->flow = &t->target_flow;
+	} else {
+		mp->from_upstream = !t->from_upstream;
+	}
+}
+
 /* Replaces a Contact's URI by ours carrying the flow and the original URI
  * (path = no), keeping its header parameters (expires, +sip.instance...). */
 static int rewrite_contact(struct proxy *p, msg_t *msg, sip_contact_t *m, const struct flow *f,
@@ -988,12 +1031,21 @@ static int ptr_prepare(struct ptr *t, const url_t *next_hop)
 			add_rr(p, c, cs, out_proto, token);
 		}
 	}
+	/* Media first: it records the parties' own Contacts, which the
+	 * Contact rewriting below would hide. */
+	if (p->media) {
+		struct media_party snd, tgt;
+		party_sender(t, &snd);
+		party_target(t, &tgt);
+		media_request(p->media, c, cs, &snd, &tgt);
+	}
 	if (!t->from_upstream && t->method == sip_method_register)
 		nat_register(t, c, cs, out_transport(next_hop));
 	else if (!t->from_upstream && !p->cfg->sip.path && t->have_src_flow &&
 		 creates_dialog(t->method))
 		for (sip_contact_t *m = cs->sip_contact; m; m = m->m_next)
 			rewrite_contact(p, c, m, &t->src_flow, out_transport(next_hop));
+
 	if (t->fwd)
 		msg_destroy(t->fwd);
 	t->fwd = c;
@@ -1219,6 +1271,15 @@ static void nat_response(struct ptr *t, msg_t *resp, sip_t *rs, int status)
 {
 	struct proxy *p = t->proxy;
 
+	if (p->media) {
+		struct media_party who;
+		su_addrinfo_t *ai = msg_addrinfo(resp);
+		party_target(t, &who);
+		if (!t->have_target_flow && ai)
+			who.src = ai->ai_addr;
+		media_response(p->media, resp, rs, t->sip, &who);
+	}
+
 	if (!t->from_upstream && t->method == sip_method_register && status >= 200 &&
 	    status < 300 && t->have_src_flow) {
 		register_accepted(t, rs);
@@ -1321,7 +1382,17 @@ static int stray_response(struct ptr *t, nta_outgoing_t *orq, sip_t const *sip)
 	if (!response)
 		return 0;
 	if (sip && sip->sip_via && sip->sip_via->v_next) {
-		sip_via_remove(response, sip_object(response));
+		sip_t *rs = sip_object(response);
+		sip_via_remove(response, rs);
+		if (t->proxy->media) {
+			/* A 2xx retransmission carries the SDP again: it must
+			 * say what the first one said after our rewrite. */
+			su_addrinfo_t *ai = msg_addrinfo(response);
+			struct media_party who = {.from_upstream = ai && ai->ai_addr &&
+								   from_upstream(t->proxy, ai->ai_addr),
+						  .src = ai ? ai->ai_addr : NULL};
+			media_response(t->proxy->media, response, rs, NULL, &who);
+		}
 		nta_incoming_mreply(t->server, response);
 		t->proxy->stats.responses++;
 	} else {
@@ -1711,7 +1782,61 @@ static int load_upstreams(struct proxy *p, const struct cfg *cfg)
 	return 0;
 }
 
-int proxy_create(struct proxy **pp, su_root_t *root, const struct cfg *cfg)
+static int bye_done(struct ptr *unused, nta_outgoing_t *orq, sip_t const *sip)
+{
+	int status = sip && sip->sip_status ? sip->sip_status->st_status : nta_outgoing_status(orq);
+
+	(void)unused;
+	if (status >= 200)
+		nta_outgoing_destroy(orq);
+	return 0;
+}
+
+/* media_hooks.send_bye: ends one side of a call on sipnatd's own
+ * initiative (media timeout, sipnatctl hangup), speaking for the other
+ * side, over the flow we know for it. */
+static void send_bye(void *arg, const char *call_id, const struct media_dialog_side *from,
+		     const struct media_dialog_side *to, const char *reason)
+{
+	struct proxy *p = arg;
+	msg_t *m = nta_msg_create(p->agent, 0);
+	sip_t *ms;
+	char fromh[1100], toh[1100], cseq[32], route[128], why[160];
+	tport_t *tp = NULL;
+
+	if (!m)
+		return;
+	ms = sip_object(m);
+	snprintf(fromh, sizeof fromh, "<%s>;tag=%s", from->uri ? from->uri : "sip:sipnat@invalid",
+		 from->tag);
+	snprintf(toh, sizeof toh, "<%s>;tag=%s", to->uri ? to->uri : to->contact, to->tag);
+	snprintf(cseq, sizeof cseq, "%u BYE", from->cseq ? from->cseq : 1);
+	snprintf(why, sizeof why, "SIP;cause=200;text=\"%s\"", reason);
+	flow_route(&to->flow, route, sizeof route);
+	if (!to->from_upstream && to->flow.transport != CFG_TP_UDP)
+		tp = flow_connection(p, &to->flow);
+	if (sip_add_tl(m, ms,
+		       SIPTAG_REQUEST(sip_request_create(msg_home(m), SIP_METHOD_BYE,
+							 URL_STRING_MAKE(to->contact), NULL)),
+		       SIPTAG_FROM_STR(fromh), SIPTAG_TO_STR(toh), SIPTAG_CALL_ID_STR(call_id),
+		       SIPTAG_CSEQ_STR(cseq), SIPTAG_MAX_FORWARDS_STR("70"), SIPTAG_REASON_STR(why),
+		       TAG_END()) < 0 ||
+	    !nta_outgoing_mcreate(p->agent, bye_done, NULL, (url_string_t *)route, m,
+				  TAG_IF(tp, NTATAG_TPORT(tp)), TAG_END())) {
+		log_warn("call %s: could not send BYE to %s", call_id, to->contact);
+		msg_destroy(m);
+		return;
+	}
+	log_info("call %s: BYE sent to %s (%s)", call_id, to->contact, reason);
+}
+
+struct media *proxy_media(struct proxy *p)
+{
+	return p->media;
+}
+
+int proxy_create(struct proxy **pp, su_root_t *root, const struct cfg *cfg, struct relay *relay,
+		 struct media_bridge *bridge)
 {
 	struct proxy *p;
 	int r = 0;
@@ -1752,6 +1877,12 @@ int proxy_create(struct proxy **pp, su_root_t *root, const struct cfg *cfg)
 	if (r < 0)
 		goto out;
 	find_udp_sockets(p);
+	if (relay && bridge) {
+		static const struct media_hooks hooks = {.send_bye = send_bye};
+		r = media_create(&p->media, bridge, cfg, relay, &hooks, p);
+		if (r < 0)
+			goto out;
+	}
 
 	p->defleg = nta_leg_tcreate(p->agent, proxy_request, p, NTATAG_NO_DIALOG(1), TAG_END());
 	s = su_zalloc(p->home, sizeof *s);
@@ -1790,6 +1921,8 @@ int proxy_reload(struct proxy *p, const struct cfg *cfg)
 	if (a->n_listen != b->n_listen || memcmp(a->listen, b->listen, sizeof a->listen) != 0)
 		log_warn("reload: listener changes take effect after a restart");
 	p->cfg = cfg;
+	if (p->media)
+		media_reload(p->media, cfg);
 	r = load_upstreams(p, cfg);
 	collect_self(p);
 	choose_rr_host(p);
@@ -1836,12 +1969,44 @@ void proxy_get_stats(const struct proxy *p, struct proxy_stats *out)
 	*out = p->stats;
 }
 
+struct foreach_ctx {
+	void (*fn)(void *arg, const struct reg_binding *b);
+	void *arg;
+};
+
+static void foreach_adapter(void *arg, struct reg_binding *b)
+{
+	struct foreach_ctx *c = arg;
+	c->fn(c->arg, b);
+}
+
+void proxy_foreach_binding(struct proxy *p, void (*fn)(void *arg, const struct reg_binding *b),
+			   void *arg)
+{
+	struct foreach_ctx c = {fn, arg};
+	reg_foreach(p->reg, foreach_adapter, &c);
+}
+
+size_t proxy_upstreams(const struct proxy *p, struct proxy_upstream_info *out, size_t max)
+{
+	time_t now = time(NULL);
+
+	for (size_t i = 0; i < p->n_up && i < max; i++) {
+		out[i].uri = p->up[i].uri;
+		out[i].healthy = p->up[i].down_until <= now;
+		out[i].down_for = out[i].healthy ? 0 : (long)(p->up[i].down_until - now);
+	}
+	return p->n_up;
+}
+
 void proxy_destroy(struct proxy *p)
 {
 	if (!p)
 		return;
 	if (p->tick)
 		su_timer_destroy(p->tick);
+	media_destroy(p->media);
+	p->media = NULL;
 	if (p->reg) {
 		save_state(p, time(NULL));
 		reg_free(p->reg);

@@ -33,6 +33,8 @@
 #include "sipnat/sdpr.h"
 
 #define NONE SIZE_MAX
+/* A c= value as we copy it: "IN IP6 " + address + a multicast suffix. */
+#define SDPR_CONN_MAX (SDPR_ADDR_MAX + 32)
 
 struct line {
 	const char *p; /* not NUL-terminated */
@@ -178,13 +180,31 @@ static void tok_copy(struct line t, char *dst, size_t size)
 	dst[n] = '\0';
 }
 
+/* RFC 8866 §9: token-char = ALPHA / DIGIT / "!#$%&'*+-.^_`{|}~". */
+static bool is_token(struct line t, bool slash_ok)
+{
+	static const char extra[] = "!#$%&'*+-.^_`{|}~";
+
+	if (t.len == 0)
+		return false;
+	for (size_t i = 0; i < t.len; i++) {
+		char c = t.p[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      (c != '\0' && strchr(extra, c) != NULL) || (slash_ok && c == '/')))
+			return false;
+	}
+	return true;
+}
+
 /* A c= value, "IN IP4 192.0.2.1" (a multicast "/ttl/n" suffix is dropped
  * from the address).  RFC 8866 §5.7. */
 static int parse_conn(struct line v, char *addr, int *family)
 {
 	struct line t[3];
 
-	if (tokens(v, t, 3) != 3 || !tok_eq(t[0], "IN"))
+	/* Bounded so that a c= value always fits the buffers we copy it
+	 * into; a real one is "IN IP6 " plus at most 45 characters. */
+	if (v.len > SDPR_CONN_MAX - 1 || tokens(v, t, 3) != 3 || !tok_eq(t[0], "IN"))
 		return -EINVAL;
 	if (tok_eq(t[1], "IP4"))
 		*family = AF_INET;
@@ -217,9 +237,9 @@ static bool dir_attr(const struct line *l, enum sdpr_direction *d)
 		const char *name;
 		enum sdpr_direction dir;
 	} map[] = {{"sendrecv", SDPR_SENDRECV},
-		   {"sendonly", SDPR_SENDONLY},
-		   {"recvonly", SDPR_RECVONLY},
-		   {"inactive", SDPR_INACTIVE}};
+	           {"sendonly", SDPR_SENDONLY},
+	           {"recvonly", SDPR_RECVONLY},
+	           {"inactive", SDPR_INACTIVE}};
 
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
 		if (line_is(l, 'a') && l->len == 2 + strlen(map[i].name) &&
@@ -357,16 +377,41 @@ static int analyze_media(struct doc *d, size_t idx, size_t start, size_t end)
 	m->end = end;
 	m->c_line = m->rtcp_line = m->last_cand = m->eoc_line = NONE;
 
-	/* m=<media> <port>[/<n>] <proto> <fmt> ... (RFC 8866 §5.14) */
+	/* m=<media> <port>[/<n>] <proto> 1*(SP <fmt>) (RFC 8866 §5.14).
+	 * Every token is checked here, before Sofia sees the line: the
+	 * 1.12.11 parser loops forever, allocating, on a non-RTP m= line
+	 * whose format list does not start with a token character (e.g.
+	 * "m=audio 4000 RT:/AVP 0"; fixed upstream in freeswitch/sofia-sip
+	 * a953f25, not in Debian's package). */
 	struct line *ml = &d->lines[start];
-	if (tokens((struct line){ml->p + 2, ml->len - 2}, t, 4) < 4)
+	struct line rest = {ml->p + 2, ml->len - 2}, tk[1];
+	size_t nt = 0;
+	for (size_t i = 0; i < rest.len; i++)
+		if (rest.p[i] == '\t')
+			return -EINVAL;
+	while (tokens(rest, tk, 1) > 0) {
+		if (nt < 4)
+			t[nt] = tk[0];
+		if (nt != 1 && !is_token(tk[0], nt == 2))
+			return -EINVAL;
+		nt++;
+		rest.len -= (size_t)(tk[0].p + tk[0].len - rest.p);
+		rest.p = tk[0].p + tk[0].len;
+	}
+	if (nt < 4)
 		return -EINVAL;
 	m->media = t[0];
 	m->proto = t[2];
-	struct line port = t[1];
-	for (size_t i = 0; i < port.len; i++)
-		if (port.p[i] == '/')
+	struct line port = t[1], count = {NULL, 0};
+	uint64_t n_ports;
+	for (size_t i = 0; i < port.len; i++) {
+		if (port.p[i] == '/') {
+			count = (struct line){port.p + i + 1, port.len - i - 1};
 			port.len = i;
+		}
+	}
+	if (count.p != NULL && tok_u64(count, 65535, &n_ports) < 0)
+		return -EINVAL;
 	if (tok_u64(port, 65535, &v) < 0)
 		return -EINVAL;
 	m->port = (unsigned)v;
@@ -514,7 +559,7 @@ out:
 /* ---- inspect ---- */
 
 int sdpr_inspect(const char *sdp, size_t len, struct sdpr_session_info *session,
-		 struct sdpr_stream_info *streams, size_t max)
+                 struct sdpr_stream_info *streams, size_t max)
 {
 	struct doc d;
 	int err;
@@ -596,7 +641,7 @@ static void put_line(struct obuf *b, const struct line *l)
 
 /* A line we built ourselves, replacing orig (NULL: a new line). */
 static void put_new(struct obuf *b, const struct line *orig, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 static void put_new(struct obuf *b, const struct line *orig, const char *fmt, ...)
 {
 	char tmp[512];
@@ -650,7 +695,7 @@ static bool relayed(const struct mstate *m, const struct sdpr_media_target *t)
 
 /* The c= value stream i must end up with. */
 static void desired_conn(const struct mstate *m, const struct sdpr_media_target *t, char *buf,
-			 size_t size)
+                         size_t size)
 {
 	/* Passthrough keeps its own address; a zero-address hold stays a hold
 	 * (RFC 3264 §8.4) - pointing it at the relay would resume media. */
@@ -696,7 +741,7 @@ struct fmap {
  * a foundation, different bases must not.  One foundation per relay
  * address, distinct from every foundation the endpoint used. */
 static int relay_foundation(struct doc *d, struct fmap *map, size_t *n_map, const char *addr,
-			    const char **fnd)
+                            const char **fnd)
 {
 	size_t n_taken = 0;
 
@@ -726,7 +771,7 @@ static int relay_foundation(struct doc *d, struct fmap *map, size_t *n_map, cons
 }
 
 static void put_candidates(struct obuf *b, struct doc *d, const struct mstate *m,
-			   const struct sdpr_media_target *t, struct fmap *map, size_t *n_map)
+                           const struct sdpr_media_target *t, struct fmap *map, size_t *n_map)
 {
 	const char *fnd;
 	int err;
@@ -743,9 +788,9 @@ static void put_candidates(struct obuf *b, struct doc *d, const struct mstate *m
 			continue;
 		/* raddr/rport: where the endpoint said it receives, i.e. what
 		 * this relayed candidate stands in for (RFC 8839 §5.1). */
-		err = ice_relay_candidate(fnd, comp, t->addr, comp == 1 ? t->rtp_port : t->rtcp_port,
-					  comp == 1 ? m->addr : m->rtcp_addr,
-					  comp == 1 ? m->port : m->rtcp_port, &c);
+		err = ice_relay_candidate(
+		        fnd, comp, t->addr, comp == 1 ? t->rtp_port : t->rtcp_port,
+		        comp == 1 ? m->addr : m->rtcp_addr, comp == 1 ? m->port : m->rtcp_port, &c);
 		if (err == 0)
 			err = ice_format_candidate(&c, val, sizeof(val));
 		if (err < 0) {
@@ -774,11 +819,11 @@ static bool strip_candidate(const struct line *l, const struct sdpr_options *opt
 }
 
 static void put_media(struct obuf *b, struct doc *d, size_t idx, const char *sess_conn,
-		      const struct sdpr_media_target *t, const struct sdpr_options *opt,
-		      struct fmap *map, size_t *n_map)
+                      const struct sdpr_media_target *t, const struct sdpr_options *opt,
+                      struct fmap *map, size_t *n_map)
 {
 	const struct mstate *m = &d->ms[idx];
-	char conn[SDPR_ADDR_MAX + 16];
+	char conn[SDPR_CONN_MAX];
 	bool inject = false;
 	size_t after;
 
@@ -794,8 +839,8 @@ static void put_media(struct obuf *b, struct doc *d, size_t idx, const char *ses
 	    !(m->relay_present[0] && (t->rtcp_mux || m->relay_present[1])))
 		inject = true;
 	/* Relay candidates go after the endpoint's last candidate, else just
-	 * before a=end-of-candidates (RFC 8840 §8.2: nothing may follow it),
-	 * else at the end of the section. */
+	 * before a=end-of-candidates (a candidate after it would contradict
+	 * it, RFC 8840 §8.2), else at the end of the section. */
 	after = m->last_cand;
 
 	for (size_t i = m->m_line; i < m->end; i++) {
@@ -806,15 +851,23 @@ static void put_media(struct obuf *b, struct doc *d, size_t idx, const char *ses
 		}
 		if (i == m->m_line) {
 			if (relayed(m, t)) {
-				/* Only the port token changes: "m=audio " + port. */
+				/* Only the port token changes.  Written piece by
+				 * piece: a long format list must not be cut. */
 				struct line tk[2];
+				char port[8];
 				tokens((struct line){l->p + 2, l->len - 2}, tk, 2);
 				const char *port_end = tk[1].p;
 				while (port_end < l->p + l->len && *port_end != '/' &&
 				       *port_end != ' ')
 					port_end++;
-				put_new(b, l, "%.*s%u%.*s", (int)(tk[1].p - l->p), l->p,
-					t->rtp_port, (int)(l->p + l->len - port_end), port_end);
+				int pn = snprintf(port, sizeof(port), "%u", t->rtp_port);
+				if (pn != (int)(port_end - tk[1].p) ||
+				    memcmp(port, tk[1].p, (size_t)pn) != 0)
+					b->changed = true;
+				put(b, l->p, (size_t)(tk[1].p - l->p));
+				put(b, port, (size_t)pn);
+				put(b, port_end, (size_t)(l->p + l->len - port_end));
+				put(b, "\r\n", 2);
 			} else {
 				put_line(b, l);
 			}
@@ -870,14 +923,14 @@ static uint64_t fnv1a(uint64_t h, const char *p, size_t n)
 }
 
 int sdpr_rewrite(const char *sdp, size_t len, const struct sdpr_media_target *targets,
-		 size_t n_targets, const struct sdpr_options *opt, char **out, size_t *out_len)
+                 size_t n_targets, const struct sdpr_options *opt, char **out, size_t *out_len)
 {
 	struct sdpr_options defaults;
 	struct obuf b = {0};
 	struct doc d;
 	struct fmap *map = NULL;
 	size_t n_map = 0, voff = 0, vlen = 0;
-	char sess_conn[SDPR_ADDR_MAX + 16] = "";
+	char sess_conn[SDPR_CONN_MAX] = "";
 	char *res = NULL;
 	int err;
 
@@ -962,7 +1015,7 @@ int sdpr_rewrite(const char *sdp, size_t len, const struct sdpr_media_target *ta
 	 * changes, and stays put when it does not. */
 	uint64_t version = d.o_version;
 	uint64_t digest = fnv1a(fnv1a(0xcbf29ce484222325ull, b.p, voff), b.p + voff + vlen,
-				b.len - voff - vlen);
+	                        b.len - voff - vlen);
 	struct sdpr_version *st = opt->version;
 	bool bump;
 	if (st != NULL && st->valid) {
@@ -979,8 +1032,13 @@ int sdpr_rewrite(const char *sdp, size_t len, const struct sdpr_media_target *ta
 		version++;
 	}
 
+	/* An unchanged version keeps its original spelling ("007"). */
 	char vbuf[24];
 	int vn = snprintf(vbuf, sizeof(vbuf), "%" PRIu64, version);
+	if (version == d.o_version) {
+		vn = (int)vlen;
+		memcpy(vbuf, b.p + voff, vlen);
+	}
 	size_t total = b.len - vlen + (size_t)vn;
 	res = malloc(total + 1);
 	if (res == NULL) {

@@ -71,6 +71,31 @@ struct cfg_sip {
 	char *flow_secret;        /* NULL: generated and kept in state_dir */
 };
 
+enum cfg_relay_mode { CFG_RELAY_ALWAYS, CFG_RELAY_NAT, CFG_RELAY_NEVER };
+
+#define CFG_MAX_RELAY_ADDR 4
+
+struct cfg_relay {
+	/* Public addresses written into SDP; at most one per family is used
+	 * for calls.  Empty: [sip] advertise, else the first non-loopback
+	 * local IPv4 address. */
+	char addr[CFG_MAX_RELAY_ADDR][CFG_HOST_MAX];
+	size_t n_addr;
+	uint16_t port_min, port_max; /* RTP/RTCP port range, inclusive */
+	unsigned threads;            /* relay loops; 0 = one per core */
+	unsigned timeout;            /* media inactivity, seconds; 0 = never */
+	bool strip_private_candidates;
+	enum cfg_relay_mode mode;
+};
+
+struct cfg_control {
+	char *socket;         /* UNIX control socket path; NULL or "" = off */
+	unsigned socket_mode; /* permissions of the socket file */
+	/* address:port of the Prometheus /metrics endpoint; n/a when empty */
+	char metrics_host[CFG_HOST_MAX];
+	uint16_t metrics_port; /* 0 = off */
+};
+
 struct cfg_log {
 	enum cfg_log_level level;
 	enum cfg_log_target target;
@@ -79,6 +104,8 @@ struct cfg_log {
 struct cfg {
 	char *path; /* file it came from, NULL for built-in defaults */
 	struct cfg_sip sip;
+	struct cfg_relay relay;
+	struct cfg_control control;
 	struct cfg_log log;
 };
 

@@ -42,8 +42,8 @@ struct ice_candidate {
 	char transport[8];  /* as written: "udp", "UDP", "tcp"... */
 	uint32_t priority;
 	char addr[ICE_ADDR_MAX];
-	unsigned port; /* 0..65535 */
-	char type[8];  /* "host", "srflx", "prflx", "relay" or another token */
+	unsigned port;            /* 0..65535 */
+	char type[8];             /* "host", "srflx", "prflx", "relay" or another token */
 	char raddr[ICE_ADDR_MAX]; /* "" when the candidate has no raddr */
 	unsigned rport;
 	bool has_rport;
@@ -93,6 +93,6 @@ int ice_pick_foundation(const char *const *taken, size_t n_taken, char *buf, siz
  * raddr may be NULL or "" to omit raddr/rport.  Returns 0 or -EINVAL (bad
  * foundation, component, port or address) or -E2BIG. */
 int ice_relay_candidate(const char *foundation, unsigned component, const char *addr, unsigned port,
-			const char *raddr, unsigned rport, struct ice_candidate *out);
+                        const char *raddr, unsigned rport, struct ice_candidate *out);
 
 #endif

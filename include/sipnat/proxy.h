@@ -17,6 +17,7 @@
 #ifndef SIPNAT_PROXY_H
 #define SIPNAT_PROXY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,10 +40,20 @@ struct proxy_stats {
 	size_t transactions; /* open server transactions now */
 };
 
+struct relay;
+struct media;
+struct media_bridge;
+
 /* Creates the nta agent, binds every listener of cfg->sip and starts
- * serving.  Returns 0 or -errno (-EADDRINUSE, -EINVAL...) after logging the
- * reason. */
-int proxy_create(struct proxy **pp, su_root_t *root, const struct cfg *cfg);
+ * serving.  With a relay (borrowed; may be NULL), media of calls is
+ * anchored there through a media module the proxy owns; bridge is the one
+ * given to relay_start().  Returns 0 or -errno (-EADDRINUSE, -EINVAL...)
+ * after logging the reason. */
+int proxy_create(struct proxy **pp, su_root_t *root, const struct cfg *cfg, struct relay *relay,
+		 struct media_bridge *bridge);
+
+/* The media module, for listings and hangup; NULL without a relay. */
+struct media *proxy_media(struct proxy *p);
 
 /* Applies what can change at run time: upstreams, domains, advertise,
  * timeouts.  Listener changes are logged and need a restart.  cfg is
@@ -55,6 +66,20 @@ int proxy_reload(struct proxy *p, const struct cfg *cfg);
 void proxy_drain(struct proxy *p, void (*done)(void *arg), void *arg);
 
 void proxy_get_stats(const struct proxy *p, struct proxy_stats *out);
+
+struct reg_binding;
+/* Calls fn for every device binding sipnatd keeps (see reg.h); fn must not
+ * keep the pointer nor change the table. */
+void proxy_foreach_binding(struct proxy *p, void (*fn)(void *arg, const struct reg_binding *b),
+			   void *arg);
+
+struct proxy_upstream_info {
+	const char *uri;   /* borrowed until the next reload */
+	bool healthy;      /* false while held down after a timeout or 503 */
+	long down_for;     /* seconds it stays held down, 0 when healthy */
+};
+/* Returns the number of upstreams; fills out[0..max-1]. */
+size_t proxy_upstreams(const struct proxy *p, struct proxy_upstream_info *out, size_t max);
 
 void proxy_destroy(struct proxy *p);
 

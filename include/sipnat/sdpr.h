@@ -48,16 +48,16 @@ struct sdpr_stream_info {
 	/* The effective c= is 0.0.0.0 (or ::): RFC 2543-style hold, which
 	 * RFC 3264 §8.4 still asks us to understand. */
 	bool hold_zero_addr;
-	int family;                /* AF_INET / AF_INET6 of the effective c= */
-	char addr[SDPR_ADDR_MAX];  /* effective c= address (media, else session) */
-	unsigned port;             /* m= port */
+	int family;                    /* AF_INET / AF_INET6 of the effective c= */
+	char addr[SDPR_ADDR_MAX];      /* effective c= address (media, else session) */
+	unsigned port;                 /* m= port */
 	char rtcp_addr[SDPR_ADDR_MAX]; /* a=rtcp address, else addr */
-	unsigned rtcp_port;        /* a=rtcp port, else port + 1 (RFC 3605 §2.1) */
-	bool rtcp_attr;            /* an a=rtcp line is present */
-	bool rtcp_mux;             /* a=rtcp-mux is present (an offer or an acceptance) */
-	bool ice;                  /* a=ice-ufrag (media or session level) or a=candidate */
-	bool crypto;               /* a=crypto (SDES-SRTP) */
-	bool dtls;                 /* a=fingerprint (media or session level) */
+	unsigned rtcp_port;            /* a=rtcp port, else port + 1 (RFC 3605 §2.1) */
+	bool rtcp_attr;                /* an a=rtcp line is present */
+	bool rtcp_mux;                 /* a=rtcp-mux is present (an offer or an acceptance) */
+	bool ice;                      /* a=ice-ufrag (media or session level) or a=candidate */
+	bool crypto;                   /* a=crypto (SDES-SRTP) */
+	bool dtls;                     /* a=fingerprint (media or session level) */
 };
 
 struct sdpr_session_info {
@@ -73,7 +73,7 @@ struct sdpr_session_info {
  * -E2BIG when the SDP has more than max m-lines (session->n_streams and the
  * first max entries are still filled in), -ENOMEM. */
 int sdpr_inspect(const char *sdp, size_t len, struct sdpr_session_info *session,
-		 struct sdpr_stream_info *streams, size_t max);
+                 struct sdpr_stream_info *streams, size_t max);
 
 /* Where one m-line's media must go now: the relay ports of this side. */
 struct sdpr_media_target {
@@ -130,6 +130,6 @@ void sdpr_options_init(struct sdpr_options *opt);
  * SDPR_MAX_LEN, -EOVERFLOW when the o= version cannot be incremented,
  * -ENOMEM.  *out and *out_len are written only on success. */
 int sdpr_rewrite(const char *sdp, size_t len, const struct sdpr_media_target *targets,
-		 size_t n_targets, const struct sdpr_options *opt, char **out, size_t *out_len);
+                 size_t n_targets, const struct sdpr_options *opt, char **out, size_t *out_len);
 
 #endif

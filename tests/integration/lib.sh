@@ -1,4 +1,4 @@
-# shellcheck shell=sh
+# shellcheck shell=sh disable=SC2034 # the variables are for the scripts
 # lib.sh: shared helpers for the SIP integration tests (sourced, POSIX sh).
 #
 # A test script sets TEST_SLOT (a small number, unique per script) before
@@ -90,9 +90,11 @@ cleanup() {
 	fi
 }
 
-# setup: common prerequisites, the temp dir and the trap.
+# setup [TOOL...]: common prerequisites (and TOOLs), the temp dir and the
+# trap.
+# shellcheck disable=SC2120 # the arguments are optional
 setup() {
-	require_tools sipp timeout ss "$@"
+	require_tools sipp timeout ss tr awk "$@"
 	[ -x "$SIPNATD" ] || skip "no daemon at $SIPNATD (set SIPNATD)"
 	WORK=$(mktemp -d "${TMPDIR:-/tmp}/sipnat-$TEST_NAME.XXXXXX") || fail "mktemp"
 	trap cleanup EXIT
@@ -128,6 +130,13 @@ write_config() {
 	grep -q '^\[log\]' "$1" || printf '[log]\nlevel = debug\ntarget = stderr\n' >>"$1"
 }
 
+sipnatd_alive() { [ -n "$SIPNATD_PID" ] && kill -0 "$SIPNATD_PID" 2>/dev/null; }
+
+# True once sipnatd said it started, or when it is gone (then wait no more).
+sipnatd_started() {
+	grep -q 'sipnatd .* started' "$SIPNATD_LOG" 2>/dev/null || ! sipnatd_alive
+}
+
 # start_sipnatd CONFIG: runs sipnatd in the foreground (in the background
 # of this shell) and waits until it says it started and listens on
 # PROXY_PORT.  The log (stderr, including sanitizer reports) is
@@ -136,41 +145,46 @@ start_sipnatd() {
 	SIPNATD_LOG="$WORK/sipnatd.log"
 	"$SIPNATD" -f -c "$1" >>"$SIPNATD_LOG" 2>&1 &
 	SIPNATD_PID=$!
-	wait_for 10 grep -q 'sipnatd .* started' "$SIPNATD_LOG" ||
-		fail "sipnatd did not start"
+	wait_for 10 sipnatd_started || fail "sipnatd did not start"
+	sipnatd_alive || fail "sipnatd exited at start"
 	listening udp "$PROXY_IP" "$PROXY_PORT" || listening tcp "$PROXY_IP" "$PROXY_PORT" ||
 		fail "sipnatd is not listening on $PROXY_IP:$PROXY_PORT"
 }
 
-sipnatd_alive() { [ -n "$SIPNATD_PID" ] && kill -0 "$SIPNATD_PID" 2>/dev/null; }
 
 # check_sanitizers: fails the test when sipnatd's log holds a sanitizer
 # report (AddressSanitizer, LeakSanitizer, UndefinedBehaviorSanitizer).
 check_sanitizers() {
 	[ -n "$SIPNATD_LOG" ] && [ -f "$SIPNATD_LOG" ] || return 0
-	if grep -Eq 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$SIPNATD_LOG"; then
-		grep -E -A 30 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$SIPNATD_LOG" |
+	if grep -Eq 'ERROR: (AddressSanitizer|LeakSanitizer)|Sanitizer has encountered a fatal error|runtime error:' "$SIPNATD_LOG"; then
+		grep -E -A 30 'ERROR: (AddressSanitizer|LeakSanitizer)|Sanitizer has encountered a fatal error|runtime error:' "$SIPNATD_LOG" |
 			head -n 80
 		fail "sanitizer report in sipnatd's log"
 	fi
 }
 
-# stop_sipnatd [SECONDS]: SIGTERM, bounded wait, asserts exit status 0 and
-# no sanitizer report.  SIPNATD_RC holds the exit status.
-stop_sipnatd() {
-	_limit=${1:-15}
-	[ -n "$SIPNATD_PID" ] || return 0
-	kill -TERM "$SIPNATD_PID" 2>/dev/null
-	if ! wait_for "$_limit" eval '! kill -0 "$SIPNATD_PID" 2>/dev/null'; then
+# wait_sipnatd_exit SECONDS: waits (bounded) for sipnatd to exit by
+# itself, asserts exit status 0 and no sanitizer report.  SIPNATD_RC holds
+# the exit status.
+wait_sipnatd_exit() {
+	if ! wait_for "$1" eval '! sipnatd_alive'; then
 		kill -KILL "$SIPNATD_PID" 2>/dev/null
 		SIPNATD_PID=
-		fail "sipnatd did not exit within ${_limit}s of SIGTERM"
+		fail "sipnatd did not exit within ${1}s"
 	fi
 	wait "$SIPNATD_PID"
 	SIPNATD_RC=$?
 	SIPNATD_PID=
 	check_sanitizers
 	[ "$SIPNATD_RC" = 0 ] || fail "sipnatd exited with status $SIPNATD_RC"
+}
+
+# stop_sipnatd [SECONDS]: SIGTERM, then wait_sipnatd_exit (15 s default).
+# shellcheck disable=SC2120 # the argument is optional
+stop_sipnatd() {
+	[ -n "$SIPNATD_PID" ] || return 0
+	kill -TERM "$SIPNATD_PID" 2>/dev/null
+	wait_sipnatd_exit "${1:-15}"
 }
 
 # start_sipp NAME SECONDS SIPP-ARGS...: runs sipp in $WORK/NAME (its files
@@ -204,7 +218,7 @@ start_uas() {
 	shift 4
 	start_sipp "$_uname" "$_usecs" -i "$_uip" -p "$_uport" "$@"
 	_proto=udp
-	case " $* " in *" t1 "* | *" -t t1 "*) _proto=tcp ;; esac
+	case " $* " in *" t1 "*) _proto=tcp ;; esac
 	wait_for 10 listening "$_proto" "$_uip" "$_uport" ||
 		fail "sipp $_uname did not start on $_uip:$_uport"
 }
@@ -232,6 +246,47 @@ assert_file_has() {
 sipp_messages() {
 	tr -d '\r' <"$WORK/$1/msg.log" >"$WORK/$1/msg.txt" || fail "no message trace for $1"
 	echo "$WORK/$1/msg.txt"
+}
+
+# Local ports for shoot: PORT_BASE+50 and up.
+SHOOT_PORT=$((PORT_BASE + 50))
+
+# request NAME METHOD RURI MAX-FORWARDS [HEADER-LINE...]: writes
+# $WORK/NAME.sip, a request from the device (sipsak adds the Via).
+request() {
+	_rn=$1
+	{
+		printf '%s %s SIP/2.0\n' "$2" "$3"
+		printf 'From: <sip:probe@%s>;tag=%s\n' "$DEV_IP" "$1"
+		printf 'To: <%s>\n' "$3"
+		printf 'Call-ID: %s-%s@%s\n' "$1" "$$" "$DEV_IP"
+		printf 'CSeq: 1 %s\n' "$2"
+		printf 'Max-Forwards: %s\n' "$4"
+		printf 'Contact: <sip:probe@%s>\n' "$DEV_IP"
+		shift 4
+		for _h in "$@"; do
+			printf '%s\n' "$_h"
+		done
+		printf 'Content-Length: 0\n\n'
+	} >"$WORK/$_rn.sip"
+}
+
+# shoot NAME [SIPSAK-ARGS]: sends $WORK/NAME.sip from the device address
+# to sipnatd, the reply goes to $WORK/NAME.reply.  The message comes from a
+# file because sipsak 0.9.8 cuts 5-digit ports out of the URI given with
+# -s, and our ports have 5 digits.  Each UDP request uses its
+# own local port; TCP lets the kernel choose (a closed connection's port
+# lingers in TIME_WAIT and would fail the next run).
+shoot() {
+	_n=$1
+	shift
+	SHOOT_PORT=$((SHOOT_PORT + 1))
+	_lport="-l $SHOOT_PORT"
+	case " $* " in *" tcp "*) _lport= ;; esac
+	# shellcheck disable=SC2086 # _lport is empty or two words
+	timeout 20 sipsak -vv -f "$WORK/$_n.sip" -s "sip:$PROXY_IP:$PROXY_PORT" -k "$DEV_IP" \
+		$_lport -H "$DEV_IP" -Z 100 -D 1 "$@" >"$WORK/$_n.reply" 2>&1
+	true
 }
 
 # count_matches FILE REGEX: prints the number of matching lines.

@@ -29,17 +29,17 @@
 #define MAX_T 8
 
 static const char *const golden[] = {
-	"0001-simple-audio",     "0002-audio-video",       "0003-hold-sendonly",
-	"0004-hold-zero-addr",   "0005-disabled-video",    "0006-rtcp-mux",
-	"0007-rtcp-attr",        "0008-ipv6-to-ipv4",      "0009-session-c-only",
-	"0010-media-c-only",     "0011-srtp-crypto",       "0012-dtls-fingerprint",
-	"0013-ice-host",         "0014-ice-strip-private", "0015-ice-keep-private",
-	"0016-unchanged-lf",     "0017-rtcp-mux-refused",  "0018-rtcp-not-adjacent",
-	"0019-mixed-family",     "0020-ice-trickle-eoc",   "0021-passthrough",
-	"0022-order-preserved",  "0023-ice-rerewrite",     "0024-ice-foundation-clash",
-	"0900-bad-no-origin",    "0901-bad-m-port",        "0902-bad-garbage",
-	"0903-bad-rtcp",         "0904-bad-no-conn",       "0905-bad-version",
-	"0906-bad-m-short",      "0907-bad-no-s",
+        "0001-simple-audio",    "0002-audio-video",       "0003-hold-sendonly",
+        "0004-hold-zero-addr",  "0005-disabled-video",    "0006-rtcp-mux",
+        "0007-rtcp-attr",       "0008-ipv6-to-ipv4",      "0009-session-c-only",
+        "0010-media-c-only",    "0011-srtp-crypto",       "0012-dtls-fingerprint",
+        "0013-ice-host",        "0014-ice-strip-private", "0015-ice-keep-private",
+        "0016-unchanged-lf",    "0017-rtcp-mux-refused",  "0018-rtcp-not-adjacent",
+        "0019-mixed-family",    "0020-ice-trickle-eoc",   "0021-passthrough",
+        "0022-order-preserved", "0023-ice-rerewrite",     "0024-ice-foundation-clash",
+        "0900-bad-no-origin",   "0901-bad-m-port",        "0902-bad-garbage",
+        "0903-bad-rtcp",        "0904-bad-no-conn",       "0905-bad-version",
+        "0906-bad-m-short",     "0907-bad-no-s",          "0908-bad-m-proto",
 };
 #define N_GOLDEN (sizeof(golden) / sizeof(golden[0]))
 
@@ -125,7 +125,7 @@ static void load_case(const char *name, struct gcase *c)
 		char w[5][64] = {{0}};
 		unsigned i, rtp, rtcp;
 		int n = sscanf(l, "target %u %63s %u %u %63s %63s", &i, w[0], &rtp, &rtcp, w[1],
-			       w[2]);
+		               w[2]);
 		if (n >= 4) {
 			ck_assert_uint_lt(i, MAX_T);
 			set_target(&c->t[i], w[0], rtp, rtcp);
@@ -154,7 +154,7 @@ static void assert_valid_sdp(const char *s, size_t len)
 
 	ck_assert_ptr_nonnull(p);
 	ck_assert_msg(sdp_parsing_error(p) == NULL, "output rejected by Sofia: %s",
-		      sdp_parsing_error(p));
+	              sdp_parsing_error(p));
 	sdp_parser_free(p);
 	su_home_deinit(home);
 	ck_assert_uint_ge(len, 2);
@@ -192,7 +192,7 @@ START_TEST(test_golden)
 	want = slurp(name, "out", &want_len);
 	ck_assert_msg(want != NULL, "missing %s/%s.out", datadir, name);
 	ck_assert_msg(out_len == want_len && memcmp(out, want, want_len) == 0,
-		      "%s: output differs\n--- got ---\n%s--- want ---\n%s", name, out, want);
+	              "%s: output differs\n--- got ---\n%s--- want ---\n%s", name, out, want);
 	ck_assert_uint_eq(strlen(out), out_len);
 	assert_valid_sdp(out, out_len);
 
@@ -201,7 +201,7 @@ START_TEST(test_golden)
 	rc = sdpr_rewrite(out, out_len, c.t, MAX_T, &c.opt, &out2, &out2_len);
 	ck_assert_int_eq(rc, 0);
 	ck_assert_msg(out2_len == out_len && memcmp(out, out2, out_len) == 0,
-		      "%s: second rewrite differs\n%s", name, out2);
+	              "%s: second rewrite differs\n%s", name, out2);
 
 	free(in);
 	free(want);
@@ -213,7 +213,7 @@ END_TEST
 /* ---- inspect ---- */
 
 static int inspect_file(const char *name, struct sdpr_session_info *s, struct sdpr_stream_info *st,
-			size_t max)
+                        size_t max)
 {
 	size_t len;
 	char *in = slurp(name, "in", &len);
@@ -334,7 +334,7 @@ static uint64_t out_version(const char *sdp)
 }
 
 static char *rewrite_ok(const char *in, const struct sdpr_media_target *t, size_t n,
-			const struct sdpr_options *opt)
+                        const struct sdpr_options *opt)
 {
 	char *out = NULL;
 	size_t len;
@@ -344,11 +344,11 @@ static char *rewrite_ok(const char *in, const struct sdpr_media_target *t, size_
 }
 
 static const char simple[] = "v=0\r\n"
-			     "o=- 100 5 IN IP4 192.0.2.10\r\n"
-			     "s=-\r\n"
-			     "c=IN IP4 192.0.2.10\r\n"
-			     "t=0 0\r\n"
-			     "m=audio 49170 RTP/AVP 0\r\n";
+                             "o=- 100 5 IN IP4 192.0.2.10\r\n"
+                             "s=-\r\n"
+                             "c=IN IP4 192.0.2.10\r\n"
+                             "t=0 0\r\n"
+                             "m=audio 49170 RTP/AVP 0\r\n";
 
 START_TEST(test_version_default)
 {
@@ -412,14 +412,62 @@ START_TEST(test_version_state)
 }
 END_TEST
 
+START_TEST(test_version_spelling)
+{
+	static const char zeros[] = "v=0\r\n"
+	                            "o=- 100 007 IN IP4 192.0.2.10\r\n"
+	                            "s=-\r\n"
+	                            "c=IN IP4 203.0.113.10\r\n"
+	                            "t=0 0\r\n"
+	                            "m=audio 30000 RTP/AVP 0\r\n";
+	struct sdpr_media_target t[1];
+	char *a;
+
+	/* Unchanged: the version is left as written. */
+	default_targets(t, 1);
+	a = rewrite_ok(zeros, t, 1, NULL);
+	ck_assert_str_eq(a, zeros);
+	free(a);
+	/* Changed: written as a plain number. */
+	set_target(&t[0], "203.0.113.10", 30010, 30011);
+	a = rewrite_ok(zeros, t, 1, NULL);
+	ck_assert_ptr_nonnull(strstr(a, "\r\no=- 100 8 IN IP4 192.0.2.10\r\n"));
+	free(a);
+}
+END_TEST
+
+/* The body need not be NUL-terminated: an exact-size heap copy, so that
+ * the sanitizer build catches any read past len (ours or Sofia's). */
+START_TEST(test_exact_buffer)
+{
+	struct sdpr_media_target t[MAX_T];
+	struct sdpr_stream_info st[2];
+	size_t len, out_len;
+	char *in = slurp("0013-ice-host", "in", &len);
+	char *exact = malloc(len);
+	char *out = NULL;
+
+	ck_assert_ptr_nonnull(in);
+	ck_assert_ptr_nonnull(exact);
+	memcpy(exact, in, len);
+	default_targets(t, MAX_T);
+	ck_assert_int_eq(sdpr_rewrite(exact, len, t, MAX_T, NULL, &out, &out_len), 0);
+	ck_assert_int_eq(sdpr_inspect(exact, len, NULL, st, 2), 0);
+	ck_assert_uint_eq(st[0].port, 49170);
+	free(out);
+	free(exact);
+	free(in);
+}
+END_TEST
+
 START_TEST(test_version_overflow)
 {
 	static const char max[] = "v=0\r\n"
-				  "o=- 1 18446744073709551615 IN IP4 192.0.2.10\r\n"
-				  "s=-\r\n"
-				  "c=IN IP4 192.0.2.10\r\n"
-				  "t=0 0\r\n"
-				  "m=audio 49170 RTP/AVP 0\r\n";
+	                          "o=- 1 18446744073709551615 IN IP4 192.0.2.10\r\n"
+	                          "s=-\r\n"
+	                          "c=IN IP4 192.0.2.10\r\n"
+	                          "t=0 0\r\n"
+	                          "m=audio 49170 RTP/AVP 0\r\n";
 	struct sdpr_media_target t[1];
 	char *out = NULL;
 	size_t len;
@@ -518,12 +566,13 @@ static void expect_rc(const char *s, size_t len, int want)
 
 START_TEST(test_malformed_inline)
 {
-	static const char nul[] = "v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=\0-\r\nc=IN IP4 192.0.2.10\r\n"
-				  "t=0 0\r\nm=audio 49170 RTP/AVP 0\r\n";
+	static const char nul[] =
+	        "v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=\0-\r\nc=IN IP4 192.0.2.10\r\n"
+	        "t=0 0\r\nm=audio 49170 RTP/AVP 0\r\n";
 	static const char lone_cr[] = "v=0\ro=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\n"
-				      "c=IN IP4 192.0.2.10\r\nt=0 0\r\nm=audio 49170 RTP/AVP 0\r\n";
+	                              "c=IN IP4 192.0.2.10\r\nt=0 0\r\nm=audio 49170 RTP/AVP 0\r\n";
 	static const char upper[] = "v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\nS=-\r\n"
-				    "c=IN IP4 192.0.2.10\r\nt=0 0\r\nm=audio 49170 RTP/AVP 0\r\n";
+	                            "c=IN IP4 192.0.2.10\r\nt=0 0\r\nm=audio 49170 RTP/AVP 0\r\n";
 
 	expect_rc(nul, sizeof(nul) - 1, -EINVAL);
 	expect_rc(lone_cr, sizeof(lone_cr) - 1, -EINVAL);
@@ -625,7 +674,9 @@ static Suite *sdpr_suite(void)
 	ADD("inspect-security-ice", test_inspect_security_ice);
 	ADD("version-default", test_version_default);
 	ADD("version-state", test_version_state);
+	ADD("version-spelling", test_version_spelling);
 	ADD("version-overflow", test_version_overflow);
+	ADD("exact-buffer", test_exact_buffer);
 	ADD("targets-checked", test_targets_checked);
 	ADD("disabled-target-ignored", test_disabled_target_ignored);
 	ADD("ice-injection-off", test_ice_injection_off);
