@@ -18,6 +18,9 @@ extern su_log_t nta_log[];
 extern su_log_t tport_log[];
 
 static atomic_int log_level = CFG_LOG_INFO;
+/* Level Sofia's lines are logged at: warnings when Sofia only reports
+ * problems (its level 3), debug when it narrates every message. */
+static enum cfg_log_level sofia_as = CFG_LOG_WARN;
 static atomic_int log_target = CFG_LOG_STDERR;
 static int syslog_open;
 
@@ -145,12 +148,13 @@ static void sofia_logger(void *stream, char const *fmt, va_list ap)
 		used--;
 	pending[used] = '\0';
 	if (used > 0)
-		log_msg(CFG_LOG_INFO, "sofia: %s", pending);
+		log_msg(sofia_as, "sofia: %s", pending);
 	used = 0;
 }
 
 void log_route_sofia(unsigned sofia_level)
 {
+	sofia_as = sofia_level > 3 ? CFG_LOG_DEBUG : CFG_LOG_WARN;
 	su_log_redirect(su_log_default, sofia_logger, NULL);
 	su_log_redirect(nta_log, sofia_logger, NULL);
 	su_log_redirect(tport_log, sofia_logger, NULL);

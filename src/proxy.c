@@ -125,6 +125,8 @@ struct proxy {
 	int reg_dirty;
 	time_t last_save;
 	int udp_fd[2];      /* our UDP SIP sockets (v4, v6) for CRLF keepalives */
+	time_t bad_reported;
+	usize_t bad_seen, bad_req_seen, bad_resp_seen;
 	int draining;
 	su_timer_t *drain_timer;
 	void (*drain_done)(void *);
@@ -1591,6 +1593,32 @@ static void save_state(struct proxy *p, time_t now)
 	p->last_save = now;
 }
 
+/* nta answers malformed requests with 400 (or drops what it cannot parse)
+ * before we see them; we learn of them from its counters and report them
+ * as one summary line, so that a flood of junk cannot flood the log. */
+static void report_bad_messages(struct proxy *p, time_t now)
+{
+	usize_t bad_msg = 0, bad_req = 0, bad_resp = 0;
+
+	if (now - p->bad_reported < 10)
+		return;
+	p->bad_reported = now;
+	nta_agent_get_stats(p->agent, NTATAG_S_BAD_MESSAGE_REF(bad_msg),
+			    NTATAG_S_BAD_REQUEST_REF(bad_req), NTATAG_S_BAD_RESPONSE_REF(bad_resp),
+			    TAG_END());
+	if (bad_msg > p->bad_seen) {
+		log_warn("%llu malformed SIP message(s) in the last 10 s: %llu request(s) answered "
+			 "400, %llu bad response(s) dropped, the rest unparsable and dropped",
+			 (unsigned long long)(bad_msg - p->bad_seen),
+			 (unsigned long long)(bad_req - p->bad_req_seen),
+			 (unsigned long long)(bad_resp - p->bad_resp_seen));
+		p->stats.malformed += bad_msg - p->bad_seen;
+	}
+	p->bad_seen = bad_msg;
+	p->bad_req_seen = bad_req;
+	p->bad_resp_seen = bad_resp;
+}
+
 /* Runs once a second on the SIP thread.  It does three things:
  *  - drops bindings whose upstream-granted expiry has passed;
  *  - sends the keepalives that are due (one heap pop each, so idle devices
@@ -1621,6 +1649,7 @@ static void tick(su_root_magic_t *m, su_timer_t *timer, struct ptr *stateless)
 	}
 	if (p->reg_dirty && now - p->last_save >= STATE_SAVE_INTERVAL_SEC)
 		save_state(p, now);
+	report_bad_messages(p, now);
 }
 
 /* The flow secret: configured, or kept in state_dir so that tokens in the

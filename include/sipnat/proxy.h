@@ -37,6 +37,7 @@ struct proxy_stats {
 	uint64_t too_many_hops; /* 483 */
 	uint64_t failovers;  /* upstream switched on timeout/503 */
 	uint64_t local_options; /* OPTIONS answered by us */
+	uint64_t malformed;  /* malformed messages nta rejected or dropped */
 	size_t transactions; /* open server transactions now */
 };
 

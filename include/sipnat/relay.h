@@ -84,8 +84,8 @@ struct relay_addr {
 #define RELAY_RTCP_MUX 0x2u /* send RTCP to this party on its RTP port (RFC 5761) */
 
 enum relay_event_type {
-	RELAY_EV_LATCHED =
-	        1, /* a NATed socket latched or re-latched: side, mline, component, addr */
+	/* a NATed socket latched or re-latched: side, mline, component, addr */
+	RELAY_EV_LATCHED = 1,
 	/* RELAY_EV_TIMEOUT: no packet accepted on any stream of the session
 	 * for timeout_sec, counted from the last accepted packet or, if media
 	 * never started, from relay_session_open() (so a call whose media never

@@ -125,6 +125,16 @@ static void assert_defaults(const struct cfg *c)
 	ck_assert_uint_eq(c->sip.keepalive_failures, 3);
 	ck_assert_str_eq(c->sip.state_dir, "/var/lib/sipnat");
 	ck_assert_ptr_null(c->sip.flow_secret);
+	ck_assert_uint_eq(c->relay.n_addr, 0);
+	ck_assert_uint_eq(c->relay.port_min, 30000);
+	ck_assert_uint_eq(c->relay.port_max, 39999);
+	ck_assert_uint_eq(c->relay.threads, 0);
+	ck_assert_uint_eq(c->relay.timeout, 60);
+	ck_assert(!c->relay.strip_private_candidates);
+	ck_assert_int_eq(c->relay.mode, CFG_RELAY_ALWAYS);
+	ck_assert_str_eq(c->control.socket, "/run/sipnat/control.sock");
+	ck_assert_uint_eq(c->control.socket_mode, 0660);
+	ck_assert_uint_eq(c->control.metrics_port, 0);
 	ck_assert_int_eq(c->log.level, CFG_LOG_INFO);
 	ck_assert_int_eq(c->log.target, CFG_LOG_STDERR);
 }
@@ -417,6 +427,63 @@ START_TEST(good_nat_keys)
 	ck_assert(c->sip.path);
 	ck_assert_int_eq(c->sip.keepalive, CFG_KA_OFF);
 	cfg_free(c);
+}
+END_TEST
+
+START_TEST(good_relay_control)
+{
+	struct cfg *c =
+	        good("[relay]\naddress = 203.0.113.10 2001:db8::10\naddress = 198.51.100.1\n"
+	             "ports = 20000-20003\nthreads = 4\ntimeout = 0\n"
+	             "strip_private_candidates = yes\nmode = nat\n"
+	             "[control]\nsocket = /tmp/sipnat.sock\nsocket_mode = 0600\n"
+	             "metrics = [::1]:9090\n");
+
+	ck_assert_uint_eq(c->relay.n_addr, 3);
+	ck_assert_str_eq(c->relay.addr[0], "203.0.113.10");
+	ck_assert_str_eq(c->relay.addr[1], "2001:db8::10");
+	ck_assert_str_eq(c->relay.addr[2], "198.51.100.1");
+	ck_assert_uint_eq(c->relay.port_min, 20000);
+	ck_assert_uint_eq(c->relay.port_max, 20003);
+	ck_assert_uint_eq(c->relay.threads, 4);
+	ck_assert_uint_eq(c->relay.timeout, 0);
+	ck_assert(c->relay.strip_private_candidates);
+	ck_assert_int_eq(c->relay.mode, CFG_RELAY_NAT);
+	ck_assert_str_eq(c->control.socket, "/tmp/sipnat.sock");
+	ck_assert_uint_eq(c->control.socket_mode, 0600);
+	ck_assert_str_eq(c->control.metrics_host, "::1");
+	ck_assert_uint_eq(c->control.metrics_port, 9090);
+	cfg_free(c);
+
+	c = good("[relay]\nmode = never\n[control]\nmetrics = 127.0.0.1:9090\nmetrics = off\n");
+	ck_assert_int_eq(c->relay.mode, CFG_RELAY_NEVER);
+	ck_assert_uint_eq(c->control.metrics_port, 0);
+	cfg_free(c);
+}
+END_TEST
+
+START_TEST(err_relay_control)
+{
+	bad1("[relay]\naddress = relay.example.com\n", 2, "not a numeric IPv4 or IPv6 address");
+	bad1("[relay]\naddress = 192.0.2.1 192.0.2.2 192.0.2.3 192.0.2.4 192.0.2.5\n", 2,
+	     "at most 4 addresses");
+	bad1("[relay]\nports = 1023-2000\n", 2, "ports:");
+	bad1("[relay]\nports = 30000-30002\n", 2, "ports:");
+	bad1("[relay]\nports = 40000-30000\n", 2, "ports:");
+	bad1("[relay]\nports = 30000-70000\n", 2, "ports:");
+	bad1("[relay]\nports = 30000\n", 2, "ports:");
+	bad1("[relay]\nports = 30000-39999x\n", 2, "ports:");
+	bad1("[relay]\nthreads = 257\n", 2, "expected a whole number");
+	bad1("[relay]\ntimeout = 86401\n", 2, "expected a whole number");
+	bad1("[relay]\nstrip_private_candidates = perhaps\n", 2, "expected yes or no");
+	bad1("[relay]\nmode = sometimes\n", 2, "mode: expected always, nat or never");
+	bad1("[relay]\nport = 1\n", 2, "unknown key 'port' in section [relay]");
+	bad1("[control]\nsocket_mode = 0999\n", 2, "socket_mode:");
+	bad1("[control]\nsocket_mode = 01000\n", 2, "socket_mode:");
+	bad1("[control]\nmetrics = 9090\n", 2, "metrics:");
+	bad1("[control]\nmetrics = ::1:9090\n", 2, "metrics:");
+	bad1("[control]\nmetrics = localhost:9090\n", 2, "metrics:");
+	bad1("[control]\nuser = sipnat\n", 2, "unknown key 'user' in section [control]");
 }
 END_TEST
 
@@ -886,6 +953,9 @@ static Suite *cfg_suite(void)
 	tcase_add_test(tc, good_log_levels);
 	tcase_add_test(tc, good_tls);
 	tcase_add_test(tc, good_nat_keys);
+	TC("relay_control");
+	tcase_add_test(tc, good_relay_control);
+	tcase_add_test(tc, err_relay_control);
 	TC("syntax");
 	tcase_add_test(tc, good_comments);
 	tcase_add_test(tc, good_line_endings);
