@@ -428,7 +428,14 @@ static void control_key(struct parse *p, const char *name, const char *value)
 	struct cfg_control *c = &p->cfg->control;
 
 	if (!strcmp(name, "socket")) {
-		set_str(p, &c->socket, value);
+		if (!strcasecmp(value, "off") || !strcasecmp(value, "none")) {
+			free(c->socket);
+			c->socket = NULL;
+		} else if (value[0] != '/') {
+			problem(p, "socket: expected an absolute path or off, got '%s'", value);
+		} else {
+			set_str(p, &c->socket, value);
+		}
 	} else if (!strcmp(name, "socket_mode")) {
 		char *end;
 		unsigned long v = strtoul(value, &end, 8);

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -266,6 +267,7 @@ int main(int argc, char **argv)
 	int foreground = 0, check_only = 0, c, r;
 	sigset_t mask;
 	struct stat st;
+	static char abs_config[PATH_MAX];
 
 	while ((c = getopt_long(argc, argv, "c:fh", opts, NULL)) != -1) {
 		switch (c) {
@@ -296,6 +298,10 @@ int main(int argc, char **argv)
 	}
 	if (!app.config_path && stat(SIPNAT_DEFAULT_CONFIG, &st) == 0)
 		app.config_path = SIPNAT_DEFAULT_CONFIG;
+	/* Detaching changes directory to /: keep the path valid for reloads. */
+	if (app.config_path && app.config_path[0] != '/' &&
+	    realpath(app.config_path, abs_config) != NULL)
+		app.config_path = abs_config;
 
 	r = load_config(app.config_path, &app.cfg, print_problem);
 	if (check_only) {

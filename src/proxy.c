@@ -1771,6 +1771,7 @@ static int add_listeners(struct proxy *p)
 					TAG_IF(l->transport == CFG_TP_TLS,
 					       TPTAG_TLS_VERIFY_POLICY(0)),
 					TAG_IF(l->transport != CFG_TP_UDP, TPTAG_PONG2PING(1)),
+					TAG_IF(l->transport == CFG_TP_UDP, TPTAG_STUN_SERVER(1)),
 					TAG_END()) < 0) {
 			r = errno ? -errno : -EINVAL;
 			log_err("cannot listen on %s:%s:%u: %s", cfg_transport_name(l->transport), h,

@@ -124,10 +124,15 @@ listening() {
 }
 
 # write_config FILE: writes stdin, with [log] level = debug appended unless
-# the text has its own [log] section.
+# the text has its own [log] section.  Unless the text sets them, the state
+# directory and the control socket go into the test's own directory, so
+# that tests never share registrations or a socket with each other or with
+# a sipnatd installed on the machine (a repeated [section] is valid INI).
 write_config() {
 	cat >"$1"
 	grep -q '^\[log\]' "$1" || printf '[log]\nlevel = debug\ntarget = stderr\n' >>"$1"
+	grep -q '^state_dir' "$1" || printf '[sip]\nstate_dir = %s/state\n' "$WORK" >>"$1"
+	grep -q '^socket' "$1" || printf '[control]\nsocket = %s/control.sock\n' "$WORK" >>"$1"
 }
 
 sipnatd_alive() { [ -n "$SIPNATD_PID" ] && kill -0 "$SIPNATD_PID" 2>/dev/null; }
