@@ -217,9 +217,13 @@ static bool is_sdp(sip_t const *sip)
 	       su_casematch(sip->sip_content_type->c_type, "application/sdp");
 }
 
+/* Learns who a side is from the first message it sends us.  Later
+ * messages must not overwrite it: when a proxy-PBX sends the call back
+ * through us (a spiral: same Call-ID and tags), the second pass comes from
+ * the PBX, not from the party itself. */
 static void side_learn(struct side *s, const struct media_party *who)
 {
-	if (!who)
+	if (!who || s->known)
 		return;
 	s->known = true;
 	s->from_upstream = who->from_upstream;
@@ -344,6 +348,17 @@ static void anchor_sdp(struct media *m, struct call *c, int x, msg_t *msg, sip_t
 		return;
 	}
 	n = (int)si.n_streams;
+	/* An SDP that already points at our relay went through us before
+	 * (a spiral through a proxy-PBX): it is anchored, leave it alone. */
+	bool ours = n > 0;
+	for (int i = 0; i < n && i < MEDIA_MAX_STREAMS && ours; i++)
+		if (!st[i].disabled && strcmp(st[i].addr, m->relay4) && strcmp(st[i].addr, m->relay6))
+			ours = false;
+	if (ours) {
+		log_debug("call %s: SDP of side %c already anchored here (spiral); unchanged",
+			  c->call_id, x ? 'B' : 'A');
+		return;
+	}
 	if (!c->sid && (r = relay_session_open(m->relay, &c->sid)) < 0) {
 		log_err("call %s: no relay session (%s); media not anchored", c->call_id,
 			strerror(-r));
