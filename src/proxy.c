@@ -626,7 +626,11 @@ static int proxy_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, s
 		return 400;
 	}
 
-	if (sip->sip_request->rq_method != sip_method_ack && p->draining) {
+	/* Draining (sipnatctl drain, or a graceful stop): no new dialogs or
+	 * out-of-dialog requests; requests inside existing dialogs (BYE,
+	 * re-INVITE) still pass so that current calls end normally. */
+	if (p->draining && sip->sip_request->rq_method != sip_method_ack &&
+	    sip->sip_request->rq_method != sip_method_cancel && !(sip->sip_to && sip->sip_to->a_tag)) {
 		msg_destroy(msg);
 		return 503;
 	}
@@ -1992,6 +1996,17 @@ void proxy_drain(struct proxy *p, void (*done)(void *arg), void *arg)
 		p->drain_done = NULL;
 		done(arg);
 	}
+}
+
+void proxy_set_draining(struct proxy *p, bool on)
+{
+	p->draining = on ? 1 : 0;
+	log_info("%s", on ? "draining: new calls are refused with 503" : "drain ended");
+}
+
+bool proxy_is_draining(const struct proxy *p)
+{
+	return p->draining != 0;
 }
 
 void proxy_get_stats(const struct proxy *p, struct proxy_stats *out)

@@ -66,6 +66,12 @@ int proxy_reload(struct proxy *p, const struct cfg *cfg);
  * cfg->sip.shutdown_timeout seconds, whichever is first. */
 void proxy_drain(struct proxy *p, void (*done)(void *arg), void *arg);
 
+/* Refuse new dialogs and out-of-dialog requests with 503 while current
+ * dialogs continue (sipnatctl drain); proxy_drain() does the same and
+ * then waits for open transactions. */
+void proxy_set_draining(struct proxy *p, bool on);
+bool proxy_is_draining(const struct proxy *p);
+
 void proxy_get_stats(const struct proxy *p, struct proxy_stats *out);
 
 struct reg_binding;
