@@ -31,6 +31,7 @@ struct parse {
 	/* Keys that replace a list the first time they are seen in a file,
 	 * then append when repeated. */
 	int seen_listen, seen_upstream, seen_domain, seen_relay_addr;
+	int seen_turn_listen, seen_turn_denied, seen_turn_allowed;
 	/* For ini_parse_string-like input. */
 	const char *text;
 	size_t pos;
@@ -489,6 +490,197 @@ static void log_key(struct parse *p, const char *name, const char *value)
 	}
 }
 
+/* ---- [turn] ---- */
+
+/* RFC 8656 §21.3 and the issue's list: loopback, "this network", RFC 1918,
+ * RFC 6598 shared space, link-local, multicast and reserved IPv4; IPv6
+ * unspecified, loopback, ULA, link-local and multicast. */
+const char cfg_turn_default_denied[] =
+	"0.0.0.0/8 10.0.0.0/8 100.64.0.0/10 127.0.0.0/8 169.254.0.0/16 172.16.0.0/12 "
+	"192.168.0.0/16 224.0.0.0/4 240.0.0.0/4 ::/128 ::1/128 fc00::/7 fe80::/10 ff00::/8";
+
+static void add_turn_listen(struct parse *p, const char *word)
+{
+	struct cfg_turn *t = &p->cfg->turn;
+	const char *why = NULL;
+
+	if (t->n_listen >= CFG_MAX_LISTEN) {
+		problem(p, "listen: at most %d listeners", CFG_MAX_LISTEN);
+		return;
+	}
+	if (cfg_parse_listen(word, &t->listen[t->n_listen], &why) < 0) {
+		problem(p, "listen: '%s': %s", word, why);
+		return;
+	}
+	t->n_listen++;
+}
+
+static void add_cidr(struct parse *p, const char *key, const char *word, struct natd_cidr *v,
+		     size_t *n)
+{
+	if (*n >= CFG_MAX_TURN_CIDR) {
+		problem(p, "%s: at most %d prefixes", key, CFG_MAX_TURN_CIDR);
+		return;
+	}
+	if (natd_cidr_parse(word, &v[*n]) < 0) {
+		problem(p, "%s: '%s' is not an address or address/prefix", key, word);
+		return;
+	}
+	(*n)++;
+}
+
+static void add_turn_denied(struct parse *p, const char *word)
+{
+	add_cidr(p, "denied_peers", word, p->cfg->turn.denied, &p->cfg->turn.n_denied);
+}
+
+static void add_turn_allowed(struct parse *p, const char *word)
+{
+	add_cidr(p, "allowed_peers", word, p->cfg->turn.allowed, &p->cfg->turn.n_allowed);
+}
+
+static void add_turn_user(struct parse *p, const char *value)
+{
+	struct cfg_turn *t = &p->cfg->turn;
+	const char *colon = strchr(value, ':');
+	struct cfg_turn_user *v;
+
+	if (!colon || colon == value || !colon[1]) {
+		problem(p, "user: expected name:password, got '%s'", value);
+		return;
+	}
+	/* USERNAME is at most 513 bytes on the wire (RFC 8489 §14.3). */
+	if ((size_t)(colon - value) > 500) {
+		problem(p, "user: name too long");
+		return;
+	}
+	for (size_t i = 0; i < t->n_users; i++)
+		if (strlen(t->users[i].name) == (size_t)(colon - value) &&
+		    !strncmp(t->users[i].name, value, (size_t)(colon - value))) {
+			problem(p, "user: '%.*s' is defined twice", (int)(colon - value), value);
+			return;
+		}
+	v = realloc(t->users, (t->n_users + 1) * sizeof *v);
+	if (!v) {
+		p->oom = 1;
+		return;
+	}
+	t->users = v;
+	v[t->n_users].name = strndup(value, (size_t)(colon - value));
+	v[t->n_users].password = strdup(colon + 1);
+	if (!v[t->n_users].name || !v[t->n_users].password) {
+		free(v[t->n_users].name);
+		free(v[t->n_users].password);
+		p->oom = 1;
+		return;
+	}
+	t->n_users++;
+}
+
+static void turn_key(struct parse *p, const char *name, const char *value)
+{
+	struct cfg_turn *t = &p->cfg->turn;
+
+	if (!strcmp(name, "listen")) {
+		if (!p->seen_turn_listen++)
+			t->n_listen = 0;
+		if (strcasecmp(value, "none") && strcasecmp(value, "off"))
+			each_word(p, value, add_turn_listen);
+	} else if (!strcmp(name, "realm")) {
+		if (strlen(value) > 500)
+			problem(p, "realm: at most 500 characters");
+		else
+			set_str(p, &t->realm, value);
+	} else if (!strcmp(name, "user")) {
+		add_turn_user(p, value);
+	} else if (!strcmp(name, "secret")) {
+		if (strlen(value) < 8)
+			problem(p, "secret: use at least 8 characters");
+		else
+			set_str(p, &t->secret, value);
+	} else if (!strcmp(name, "tls_cert")) {
+		set_str(p, &t->tls_cert, value);
+	} else if (!strcmp(name, "tls_key")) {
+		set_str(p, &t->tls_key, value);
+	} else if (!strcmp(name, "tls_priorities")) {
+		set_str(p, &t->tls_priorities, value);
+	} else if (!strcmp(name, "denied_peers")) {
+		if (!p->seen_turn_denied++)
+			t->n_denied = 0;
+		if (strcasecmp(value, "none"))
+			each_word(p, value, add_turn_denied);
+	} else if (!strcmp(name, "allowed_peers")) {
+		if (!p->seen_turn_allowed++)
+			t->n_allowed = 0;
+		if (strcasecmp(value, "none"))
+			each_word(p, value, add_turn_allowed);
+	} else if (!strcmp(name, "quota_per_user")) {
+		parse_uint(p, name, value, 0, 1000000, &t->quota_per_user);
+	} else if (!strcmp(name, "max_allocations")) {
+		parse_uint(p, name, value, 0, 10000000, &t->max_allocations);
+	} else if (!strcmp(name, "bandwidth")) {
+		parse_uint(p, name, value, 0, 1000000000, &t->bandwidth);
+	} else if (!strcmp(name, "allow_anonymous")) {
+		parse_yesno(p, name, value, &t->allow_anonymous);
+	} else if (!strcmp(name, "nonce_lifetime")) {
+		parse_uint(p, name, value, 10, 86400, &t->nonce_lifetime);
+	} else {
+		problem(p, "unknown key '%s' in section [turn]", name);
+	}
+}
+
+/* [turn] combinations, from check_whole(). */
+static void turn_check(struct parse *p)
+{
+	struct cfg_turn *t = &p->cfg->turn;
+	bool want_tls = false;
+
+	for (size_t i = 0; i < t->n_listen; i++)
+		if (t->listen[i].transport == CFG_TP_TLS)
+			want_tls = true;
+	if (want_tls && (!t->tls_cert || !t->tls_key))
+		problem(p, "[turn] a tls listener needs both tls_cert and tls_key");
+	if ((t->tls_cert == NULL) != (t->tls_key == NULL))
+		problem(p, "[turn] tls_cert and tls_key go together");
+	if (t->n_listen && !t->n_users && !t->secret && !t->allow_anonymous)
+		problem(p, "[turn] listen needs user, secret or allow_anonymous = yes");
+}
+
+static void turn_defaults(struct cfg_turn *t)
+{
+	char word[64];
+	const char *s = cfg_turn_default_denied;
+
+	t->nonce_lifetime = 600;
+	t->realm = strdup("sipnat");
+	while (*s && t->n_denied < CFG_MAX_TURN_CIDR) {
+		size_t n = strcspn(s, " ");
+
+		if (n && n < sizeof word) {
+			memcpy(word, s, n);
+			word[n] = '\0';
+			if (natd_cidr_parse(word, &t->denied[t->n_denied]) == 0)
+				t->n_denied++;
+		}
+		s += n;
+		s += strspn(s, " ");
+	}
+}
+
+static void turn_free(struct cfg_turn *t)
+{
+	for (size_t i = 0; i < t->n_users; i++) {
+		free(t->users[i].name);
+		free(t->users[i].password);
+	}
+	free(t->users);
+	free(t->realm);
+	free(t->secret);
+	free(t->tls_cert);
+	free(t->tls_key);
+	free(t->tls_priorities);
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse *p = user;
@@ -511,6 +703,8 @@ static int handler(void *user, const char *section, const char *name, const char
 		relay_key(p, name, value);
 	else if (!strcmp(section, "control"))
 		control_key(p, name, value);
+	else if (!strcmp(section, "turn"))
+		turn_key(p, name, value);
 	else if (!*section)
 		problem(p, "key '%s' outside of any [section]", name);
 	else
@@ -577,6 +771,7 @@ static void check_whole(struct parse *p)
 		problem(p, "[sip] a tls listener needs both tls_cert and tls_key");
 	if ((sip->tls_cert == NULL) != (sip->tls_key == NULL))
 		problem(p, "[sip] tls_cert and tls_key go together");
+	turn_check(p);
 }
 
 int cfg_defaults(struct cfg **out)
@@ -614,6 +809,11 @@ int cfg_defaults(struct cfg **out)
 	}
 	c->log.level = CFG_LOG_INFO;
 	c->log.target = CFG_LOG_STDERR;
+	turn_defaults(&c->turn);
+	if (!c->turn.realm) {
+		cfg_free(c);
+		return -ENOMEM;
+	}
 	*out = c;
 	return 0;
 }
@@ -694,5 +894,6 @@ void cfg_free(struct cfg *c)
 	free(c->sip.state_dir);
 	free(c->sip.flow_secret);
 	free(c->control.socket);
+	turn_free(&c->turn);
 	free(c);
 }

@@ -31,10 +31,13 @@ struct app;
 #include <netinet/in.h>
 
 #include "sipnat/cfg.h"
+#include "sipnat/ctl.h"
+#include "sipnat/daemon_ops.h"
 #include "sipnat/log.h"
 #include "sipnat/media.h"
 #include "sipnat/proxy.h"
 #include "sipnat/relay.h"
+#include "sipnat/turn.h"
 
 /* A NAT binding that changes port (rebinding) is followed after this much
  * silence from the latched address; never to another IP. */
@@ -44,6 +47,7 @@ struct app {
 	su_root_t *root;
 	struct proxy *proxy;
 	struct relay *relay;
+	struct turn *turn; /* NULL unless [turn] listen is set */
 	struct media_bridge bridge;
 	struct cfg *cfg;
 	const char *config_path; /* NULL: built-in defaults */
@@ -51,6 +55,8 @@ struct app {
 	su_wait_t sigwait[1];
 	int stopping;
 	int exit_code;
+	struct ctl *ctl;
+	struct daemon_ctx dctx;
 };
 
 static void usage(FILE *out)
@@ -82,13 +88,29 @@ static void print_problem(void *arg, const char *file, unsigned line, const char
 		fprintf(stderr, "%s: %s\n", file ? file : "-", reason);
 }
 
+/* Problems of a reload, collected for the control socket's answer. */
+struct problems {
+	char *buf;
+	size_t size, used;
+};
+
 static void log_problem(void *arg, const char *file, unsigned line, const char *reason)
 {
-	(void)arg;
+	struct problems *pr = arg;
+	char text[600];
+
 	if (line)
-		log_err("%s:%u: %s", file ? file : "-", line, reason);
+		snprintf(text, sizeof text, "%s:%u: %s", file ? file : "-", line, reason);
 	else
-		log_err("%s: %s", file ? file : "-", reason);
+		snprintf(text, sizeof text, "%s: %s", file ? file : "-", reason);
+	log_err("%s", text);
+	if (pr && pr->used + 1 < pr->size) {
+		int n = snprintf(pr->buf + pr->used, pr->size - pr->used, "%s%s",
+				 pr->used ? "\n" : "", text);
+		pr->used = n < 0 ? pr->used : pr->used + (size_t)n;
+		if (pr->used >= pr->size)
+			pr->used = pr->size - 1;
+	}
 }
 
 static int load_config(const char *path, struct cfg **out, cfg_error_f *report)
@@ -106,27 +128,40 @@ static void drained(void *arg)
 	su_root_break(app->root);
 }
 
-static void reload(struct app *app)
+/* SIGHUP and sipnatctl reload.  A bad file is refused and the running
+ * configuration stays; the reasons go to the log and, one per line, to
+ * err (which may be NULL). */
+static int reload(void *arg, char *err, size_t errlen)
 {
+	struct app *app = arg;
+	struct problems pr = {.buf = err, .size = err ? errlen : 0};
 	struct cfg *fresh = NULL;
 	int r;
 
+	if (pr.size)
+		err[0] = '\0';
 	log_info("reloading %s", app->config_path ? app->config_path : "built-in defaults");
-	r = load_config(app->config_path, &fresh, log_problem);
+	r = app->config_path ? cfg_load(app->config_path, &fresh, log_problem, &pr)
+			     : cfg_defaults(&fresh);
 	if (r < 0) {
 		log_err("reload refused, the running configuration stays: %s",
 			r == -EINVAL ? "the file has errors (listed above)" : strerror(-r));
-		return;
+		if (pr.size && !pr.used)
+			snprintf(err, errlen, "%s: %s", app->config_path, strerror(-r));
+		return r;
 	}
 	log_open("sipnatd", fresh->log.target, fresh->log.level);
 	log_route_sofia(fresh->log.level >= CFG_LOG_DEBUG ? 5 : 3);
 	r = proxy_reload(app->proxy, fresh);
+	if (app->turn)
+		turn_reload(app->turn, fresh); /* new TLS certificate; allocations stay */
 	cfg_free(app->cfg);
 	app->cfg = fresh;
 	if (r < 0)
 		log_warn("reload: some settings could not be applied: %s", strerror(-r));
 	else
 		log_info("reloaded");
+	return 0;
 }
 
 static int on_signal(struct app *app, su_wait_t *w, struct app *arg)
@@ -138,7 +173,7 @@ static int on_signal(struct app *app, su_wait_t *w, struct app *arg)
 	while (read(app->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
 		switch (si.ssi_signo) {
 		case SIGHUP:
-			reload(app);
+			reload(app, NULL, 0);
 			break;
 		case SIGTERM:
 		case SIGINT:
@@ -362,9 +397,24 @@ int main(int argc, char **argv)
 		app.exit_code = 1;
 		goto out;
 	}
+	/* TURN runs on the relay's loops and takes its ports from its pool. */
+	if (app.cfg->turn.n_listen &&
+	    (r = app.relay ? turn_start(&app.turn, app.cfg, app.relay) : -EINVAL) < 0) {
+		log_err("cannot start the TURN server: %s",
+			app.relay ? strerror(-r) : "[turn] needs the relay ([relay] mode is never)");
+		app.exit_code = 1;
+		goto out;
+	}
 	r = proxy_create(&app.proxy, app.root, app.cfg, app.relay, &app.bridge);
 	if (r < 0) {
 		log_err("cannot start the SIP proxy: %s", strerror(-r));
+		app.exit_code = 1;
+		goto out;
+	}
+	daemon_ctx_init(&app.dctx, app.proxy, &app.cfg, reload, &app);
+	r = ctl_start(&app.ctl, app.root, &app.cfg->control, &daemon_ctl_ops, &app.dctx);
+	if (r < 0) {
+		log_err("cannot open the control socket or metrics endpoint: %s", strerror(-r));
 		app.exit_code = 1;
 		goto out;
 	}
@@ -374,9 +424,11 @@ int main(int argc, char **argv)
 	su_root_run(app.root);
 
 out:
+	ctl_stop(app.ctl);
 	proxy_destroy(app.proxy);
 	/* After the media module is gone, so that late relay events find the
 	 * bridge empty; then let the su_root drop what is still queued. */
+	turn_stop(app.turn); /* its handles live on the relay's loops */
 	relay_stop(app.relay);
 	if (app.root)
 		su_root_step(app.root, 0);

@@ -178,7 +178,7 @@ static void log_summary(struct call *c, const struct relay_stream_stats *st, uns
 			      c->side[1].uri ? c->side[1].uri : "?", dur,
 			      c->sid ? "relayed" : "not relayed", c->side[0].nated ? "yes" : "no",
 			      c->side[1].nated ? "yes" : "no", c->reason[0] ? c->reason : "?");
-	for (unsigned i = 0; i < n && o < sizeof line - 200; i++) {
+	for (unsigned i = 0; i < n && o < sizeof line - 300; i++) {
 		char latched[64];
 		o += (size_t)snprintf(line + o, sizeof line - o,
 				      "; %c%d in %llu/%lluB out %llu drop %llu+%llu latched %s",
@@ -189,6 +189,14 @@ static void log_summary(struct call *c, const struct relay_stream_stats *st, uns
 				      (unsigned long long)st[i].dropped_foreign,
 				      (unsigned long long)st[i].dropped_no_remote,
 				      addr_str(&st[i].latched_rtp, latched, sizeof latched));
+		/* what this party reported about the media it received */
+		if (st[i].rtcp_reports && o < sizeof line)
+			o += (size_t)snprintf(line + o, sizeof line - o,
+					      " rtcp %llu loss %.1f%% lost %ld jitter %.1f/%.1fms",
+					      (unsigned long long)st[i].rtcp_reports,
+					      st[i].rtcp_fraction_lost * 100.0 / 256,
+					      (long)st[i].rtcp_cum_lost, st[i].rtcp_jitter_last_ms,
+					      st[i].rtcp_jitter_max_ms);
 	}
 	log_info("%s", line);
 }
@@ -223,7 +231,15 @@ static bool is_sdp(sip_t const *sip)
  * the PBX, not from the party itself. */
 static void side_learn(struct side *s, const struct media_party *who)
 {
-	if (!who || s->known)
+	if (!who)
+		return;
+	/* The callee side of a call to an upstream is first learned from the
+	 * INVITE's target, which has no address yet: take it from the first
+	 * answer that comes from an upstream, or a media timeout could never
+	 * send it its BYE. */
+	if (s->known && !s->have_src && s->from_upstream && who->from_upstream && who->src)
+		s->known = false;
+	if (s->known)
 		return;
 	s->known = true;
 	s->from_upstream = who->from_upstream;

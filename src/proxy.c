@@ -607,7 +607,7 @@ static int proxy_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, s
 	uint64_t lh;
 	struct ptr *t;
 	int status;
-	struct flow src_flow, target_flow;
+	struct flow src_flow, target_flow, ruri_flow;
 	int have_src = 0, have_target = 0;
 	unsigned natd = 0;
 	char *orig_contact = NULL, *decoded = NULL, orig_buf[REG_CONTACT_MAX];
@@ -657,9 +657,12 @@ static int proxy_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, s
 	 * device's own requests back to itself. */
 	if (!er.from_upstream)
 		have_target = 0;
-	if (er.from_upstream && !have_target && !sip->sip_route &&
-	    url_is_self(p, sip->sip_request->rq_url) &&
-	    ruri_contact_token(p, sip->sip_request->rq_url, &target_flow, &decoded) == 0) {
+	/* In a dialog the Route already named the flow, but a Request-URI that
+	 * is one of our rewritten Contacts must still become the device's own
+	 * Contact again (path = no). */
+	if (er.from_upstream && !sip->sip_route && url_is_self(p, sip->sip_request->rq_url) &&
+	    ruri_contact_token(p, sip->sip_request->rq_url, have_target ? &ruri_flow : &target_flow,
+	                       &decoded) == 0) {
 		have_target = 1;
 		snprintf(orig_buf, sizeof orig_buf, "%s", decoded);
 		orig_contact = orig_buf;

@@ -585,3 +585,69 @@ void relay_get_counters(struct relay *r, struct relay_counters *out)
 	pthread_mutex_unlock(&r->ctl_lock);
 	out->port_pairs_total = r->npairs;
 }
+
+/* ---- for the TURN server (relay_int.h) ---- */
+
+int relay__loop_call(struct relay *r, unsigned idx, void (*fn)(void *arg), void *arg)
+{
+	struct relay_msg *m;
+	int err;
+
+	if (!r || idx >= r->nloops || !fn)
+		return -EINVAL;
+	m = msg_new(RELAY_MSG_CALL);
+	if (!m)
+		return -ENOMEM;
+	m->fn = fn;
+	m->arg = arg;
+	err = mbox_post(&r->loops[idx].mb, &m->link);
+	if (err)
+		free(m);
+	return err;
+}
+
+uv_loop_t *relay__loop_uv(struct relay *r, unsigned idx)
+{
+	return r && idx < r->nloops ? &r->loops[idx].uv : NULL;
+}
+
+int relay__port_take(struct relay *r, int family, bool both, int fd[2], uint16_t *port,
+                     struct sockaddr_storage *pub)
+{
+	struct relay_stream st;
+	int err;
+
+	if (!r || !fd || !port || !pub || (family != AF_INET && family != AF_INET6))
+		return -EINVAL;
+	if ((family == AF_INET ? r->pub4 : r->pub6).ss_family == AF_UNSPEC)
+		return -EAFNOSUPPORT;
+	memset(&st, 0, sizeof(st));
+	st.family = family;
+	st.sock_mux = !both;
+	st.sk[0].fd = st.sk[1].fd = -1;
+	pthread_mutex_lock(&r->ctl_lock);
+	err = pool_take(r, &st);
+	pthread_mutex_unlock(&r->ctl_lock);
+	if (err)
+		return err;
+	fd[0] = st.sk[0].fd;
+	fd[1] = st.sk[1].fd;
+	*port = st.port;
+	*pub = family == AF_INET ? r->pub4 : r->pub6;
+	if (family == AF_INET)
+		((struct sockaddr_in *)pub)->sin_port = htons(st.port);
+	else
+		((struct sockaddr_in6 *)pub)->sin6_port = htons(st.port);
+	return 0;
+}
+
+void relay__port_release(struct relay *r, uint16_t port)
+{
+	struct relay_stream st;
+
+	if (!r || !port)
+		return;
+	memset(&st, 0, sizeof(st));
+	st.port = port;
+	relay__pool_release(r, &st);
+}

@@ -29,6 +29,7 @@ enum relay_msg_type {
 	RELAY_MSG_QUERY,
 	RELAY_MSG_CLOSE,
 	RELAY_MSG_STOP,
+	RELAY_MSG_CALL, /* run fn(arg) on the loop: other modules' work (turn) */
 };
 
 struct relay_session;
@@ -46,6 +47,9 @@ struct relay_msg {
 	unsigned flags;
 	struct sockaddr_storage sdp;    /* valid unless hold */
 	struct sockaddr_storage expect; /* IP to accept; AF_UNSPEC = keep the current one */
+	/* RELAY_MSG_CALL */
+	void (*fn)(void *arg);
+	void *arg;
 };
 
 enum relay_sock_state {
@@ -88,6 +92,13 @@ struct relay_stream {
 	uint64_t last_rx;
 	uint64_t packets_in, bytes_in, packets_out, bytes_out;
 	uint64_t dropped_foreign, dropped_no_remote;
+	/* RTCP reports of this side's party (see relay_stream_stats) */
+	uint8_t rtp_pt1; /* payload type + 1 of the last RTP received; 0 = none */
+	uint8_t rtcp_frac;
+	int32_t rtcp_cum;
+	uint32_t rtcp_jit_last, rtcp_jit_max;
+	unsigned rtcp_clock; /* Hz; 0 until the first report */
+	uint64_t rtcp_reports, rtcp_unparsed;
 };
 
 struct relay_loop;
@@ -159,6 +170,24 @@ void relay__loop_finish(struct relay_loop *l); /* stop+join, or close in place; 
 void relay__msg_discard(struct relay_msg *m);
 
 /* relay.c */
+/* For the TURN server (turn.c), which runs on the relay's loops and takes
+ * its relayed ports from the same pool as the media streams:
+ *  relay__loop_call: [any] run fn(arg) on loop idx (< relay_threads()), in
+ *    posting order; -ESHUTDOWN once the loop is stopping (fn never runs).
+ *  relay__loop_uv: the loop's uv_loop_t, for handles created BY fn.
+ *  relay__port_take: [any] reserve one pair and bind a UDP socket of
+ *    family on the even port into fd[0] and, with both, one on the odd port
+ *    into fd[1] (else the odd port stays reserved but unbound, like an
+ *    rtcp-mux stream).  The fds (non-blocking) belong to the caller; *pub =
+ *    public address with the even port ([relay] address).  -EAFNOSUPPORT
+ *    without an address of that family, -ENOSPC when the pool is exhausted
+ *    (counted as for streams).
+ *  relay__port_release: [any] give the pair back once the socket is closed. */
+int relay__loop_call(struct relay *r, unsigned idx, void (*fn)(void *arg), void *arg);
+uv_loop_t *relay__loop_uv(struct relay *r, unsigned idx);
+int relay__port_take(struct relay *r, int family, bool both, int fd[2], uint16_t *port,
+                     struct sockaddr_storage *pub);
+void relay__port_release(struct relay *r, uint16_t port);
 void relay__pool_release(struct relay *r, struct relay_stream *st); /* takes ctl_lock */
 void relay__table_remove(struct relay *r, struct relay_session *s); /* caller holds ctl_lock */
 

@@ -14,6 +14,7 @@
 
 #include "relay_int.h"
 #include "sipnat/log.h"
+#include "sipnat/rtcp.h"
 
 #define SWEEP_MS 500
 
@@ -135,6 +136,38 @@ static inline bool looks_rtcp(const uint8_t *p, size_t n)
 	return n >= 8 && (p[0] & 0xc0) == 0x80 && p[1] >= 192 && p[1] <= 223;
 }
 
+/* Clock assumed for jitter when the payload type tells nothing (see
+ * relay.h: G.711 and friends). */
+#define RTCP_DEFAULT_CLOCK 8000
+
+/* Keep what the party reported in an accepted RTCP datagram.  Runs only for
+ * RTCP (a few packets per stream every 5 s, RFC 3550 §6.2), reads the
+ * datagram in place and keeps the blocks on the stack: no allocation. */
+static void rtcp_note(struct relay_stream *st, const uint8_t *p, size_t n)
+{
+	struct rtcp_block b[RTCP_RC_MAX];
+	const struct relay_stream *peer = st->peer;
+	unsigned nb = 0, i, stored, clk;
+
+	if (rtcp_parse_reports(p, n, b, RTCP_RC_MAX, &nb) < 0) {
+		st->rtcp_unparsed++;
+		return;
+	}
+	if (!nb)
+		return;
+	stored = nb < RTCP_RC_MAX ? nb : RTCP_RC_MAX;
+	for (i = 0; i < stored; i++)
+		if (b[i].jitter > st->rtcp_jit_max)
+			st->rtcp_jit_max = b[i].jitter;
+	st->rtcp_reports += nb;
+	st->rtcp_frac = b[stored - 1].fraction_lost;
+	st->rtcp_cum = b[stored - 1].cumulative_lost;
+	st->rtcp_jit_last = b[stored - 1].jitter;
+	/* the reported media is what the peer side's party sent us */
+	clk = peer && peer->rtp_pt1 ? rtcp_static_clock(peer->rtp_pt1 - 1u) : 0;
+	st->rtcp_clock = clk ? clk : RTCP_DEFAULT_CLOCK;
+}
+
 /* The source test of the safe symmetric latching rule documented in
  * relay.h.  Returns true when the packet may be forwarded. */
 static bool accept_src(struct relay_loop *l, struct relay_stream *st, int k,
@@ -188,8 +221,10 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
 	struct relay_stream *st = h->data;
 	struct relay_loop *l = st->sess->loop;
 	struct relay_stream *p;
+	const uint8_t *pkt;
 	uint64_t now;
 	uv_buf_t out;
+	bool rtcp;
 	int k, c, o, rc;
 
 	if (nread <= 0 || !src) {
@@ -211,9 +246,16 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
 	st->packets_in++;
 	st->bytes_in += (uint64_t)nread;
 
+	pkt = (const uint8_t *)buf->base;
+	rtcp = k == 1 || looks_rtcp(pkt, (size_t)nread);
+	if (rtcp)
+		rtcp_note(st, pkt, (size_t)nread);
+	else if (nread >= 12 && (pkt[0] & 0xc0) == 0x80)
+		st->rtp_pt1 = (uint8_t)((pkt[1] & 0x7f) + 1);
+
 	p = st->peer;
 	c = k;
-	if (p && k == 0 && !p->rmux && looks_rtcp((const uint8_t *)buf->base, (size_t)nread))
+	if (p && k == 0 && !p->rmux && rtcp)
 		c = 1;
 	o = p && p->rmux ? 0 : c;
 	if (!p || !p->dst_ok[o]) {
@@ -254,6 +296,17 @@ static void stream_stats(const struct relay_stream *st, struct relay_stream_stat
 		o->latched_rtp = st->sk[0].lat;
 	if (st->sk[1].lat_ok)
 		o->latched_rtcp = st->sk[1].lat;
+	o->rtcp_reports = st->rtcp_reports;
+	o->rtcp_unparsed = st->rtcp_unparsed;
+	o->rtcp_fraction_lost = st->rtcp_frac;
+	o->rtcp_cum_lost = st->rtcp_cum;
+	o->rtcp_jitter_last = st->rtcp_jit_last;
+	o->rtcp_jitter_max = st->rtcp_jit_max;
+	o->rtcp_clock_hz = st->rtcp_clock;
+	if (st->rtcp_clock) {
+		o->rtcp_jitter_last_ms = st->rtcp_jit_last * 1000.0 / st->rtcp_clock;
+		o->rtcp_jitter_max_ms = st->rtcp_jit_max * 1000.0 / st->rtcp_clock;
+	}
 }
 
 /* Emit STATS or CLOSED with one entry per stream.  The array is heap memory
@@ -467,6 +520,9 @@ static void on_msg(struct mbox *mb, struct mbox_msg *mm)
 	case RELAY_MSG_STOP:
 		loop_stop(l);
 		return; /* embedded in the loop, not heap */
+	case RELAY_MSG_CALL:
+		m->fn(m->arg);
+		break;
 	}
 	free(m);
 }

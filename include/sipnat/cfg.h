@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sipnat/natd.h"
+
 #define CFG_MAX_LISTEN 16
 #define CFG_MAX_UPSTREAM 8
 #define CFG_MAX_DOMAIN 16
@@ -96,6 +98,36 @@ struct cfg_control {
 	uint16_t metrics_port; /* 0 = off */
 };
 
+/* [turn]: the STUN/TURN server (turn.h).  TURN is off when n_listen is 0. */
+#define CFG_MAX_TURN_CIDR 32
+
+struct cfg_turn_user {
+	char *name;
+	char *password;
+};
+
+struct cfg_turn {
+	struct cfg_listen listen[CFG_MAX_LISTEN]; /* udp:, tcp:, tls: */
+	size_t n_listen;
+	char *realm;                 /* never NULL after cfg_defaults() */
+	struct cfg_turn_user *users; /* static long-term credentials */
+	size_t n_users;
+	char *secret;         /* coturn use-auth-secret (TURN REST); NULL = off */
+	char *tls_cert;       /* PEM; may hold the chain after the leaf */
+	char *tls_key;        /* PEM */
+	char *tls_priorities; /* GnuTLS priority string; NULL = built-in */
+	/* Peers refused unless allowed (RFC 8656 §21.3 abuse). */
+	struct natd_cidr denied[CFG_MAX_TURN_CIDR];
+	size_t n_denied;
+	struct natd_cidr allowed[CFG_MAX_TURN_CIDR];
+	size_t n_allowed;
+	unsigned quota_per_user;  /* allocations per user; 0 = unlimited */
+	unsigned max_allocations; /* allocations in total; 0 = unlimited */
+	unsigned bandwidth;       /* bytes/s per allocation, each way; 0 = unlimited */
+	bool allow_anonymous;     /* TURN without credentials */
+	unsigned nonce_lifetime;  /* seconds before 438 Stale Nonce */
+};
+
 struct cfg_log {
 	enum cfg_log_level level;
 	enum cfg_log_target target;
@@ -107,6 +139,7 @@ struct cfg {
 	struct cfg_relay relay;
 	struct cfg_control control;
 	struct cfg_log log;
+	struct cfg_turn turn;
 };
 
 /* Called once per problem found.  line is 0 for problems not tied to a line
@@ -133,6 +166,9 @@ void cfg_free(struct cfg *c);
 /* Parse one "transport:address:port" listen item (IPv6 address in brackets).
  * Returns 0 or -EINVAL with a static reason in *why. */
 int cfg_parse_listen(const char *item, struct cfg_listen *out, const char **why);
+
+/* The default [turn] denied_peers list, space separated (sipnat.conf(5)). */
+extern const char cfg_turn_default_denied[];
 
 const char *cfg_transport_name(enum cfg_transport t);
 const char *cfg_log_level_name(enum cfg_log_level l);

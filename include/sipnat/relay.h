@@ -110,6 +110,29 @@ struct relay_stream_stats {
 	uint64_t dropped_no_remote; /* accepted, but nowhere to forward */
 	/* Latched source per socket (RTP, RTCP); ss_family AF_UNSPEC if none. */
 	struct sockaddr_storage latched_rtp, latched_rtcp;
+	/* RTCP quality: what this side's party reported (RFC 3550 §6.4) about
+	 * the media it RECEIVES, i.e. the other side's media after the relay.
+	 * Read from the SR/RR report blocks of every accepted RTCP datagram, on
+	 * the RTCP socket or, by the RFC 5761 §4 packet-type rule, on the RTP
+	 * socket.  A datagram that is not well-formed RTCP (see rtcp.h; this
+	 * includes SRTCP, whose blocks are encrypted) is forwarded as usual but
+	 * not read, and counted in rtcp_unparsed.  With several blocks in one
+	 * datagram (several sources) the "last" values are the last block's.
+	 * All zero until the first report. */
+	uint64_t rtcp_reports;      /* report blocks read */
+	uint64_t rtcp_unparsed;     /* RTCP datagrams not read (see above) */
+	uint8_t rtcp_fraction_lost; /* last "fraction lost", in 1/256 */
+	int32_t rtcp_cum_lost;      /* last "cumulative number of packets lost" */
+	uint32_t rtcp_jitter_last;  /* interarrival jitter, RTP timestamp units */
+	uint32_t rtcp_jitter_max;   /* largest one seen in this stream's reports */
+	/* The two jitters in ms.  The relay reads no SDP, so the clock is that
+	 * of the static payload type (RFC 3551 §6) of the RTP this party last
+	 * received through the relay when the report came, and 8000 Hz when
+	 * that payload type is dynamic or none was seen: right for G.711,
+	 * G.722, G.729; for a dynamic 48 kHz codec (Opus) the ms figure is 6x
+	 * too high.  rtcp_clock_hz says which clock was used. */
+	unsigned rtcp_clock_hz;
+	double rtcp_jitter_last_ms, rtcp_jitter_max_ms;
 };
 
 /* Event data is borrowed: valid only until the callback returns. */

@@ -691,6 +691,118 @@ START_TEST(forward_ipv6)
 }
 END_TEST
 
+/* An RTCP RR (RFC 3550 §6.4.2) from reporter ssrc with one block. */
+static size_t make_rr(uint8_t *b, unsigned rc, uint8_t frac, uint32_t cum24, uint32_t jitter)
+{
+	memset(b, 0, 32);
+	b[0] = (uint8_t)(0x80 | rc);
+	b[1] = 201;
+	b[3] = 7;               /* 8 words */
+	memset(b + 4, 0x0a, 4); /* reporter SSRC */
+	memset(b + 8, 0x0b, 4); /* source SSRC */
+	b[12] = frac;
+	b[13] = (uint8_t)(cum24 >> 16);
+	b[14] = (uint8_t)(cum24 >> 8);
+	b[15] = (uint8_t)cum24;
+	b[20] = (uint8_t)(jitter >> 24);
+	b[21] = (uint8_t)(jitter >> 16);
+	b[22] = (uint8_t)(jitter >> 8);
+	b[23] = (uint8_t)jitter;
+	return 32;
+}
+
+static const struct relay_stream_stats *side_stats(const struct tev *ev, int side)
+{
+	for (unsigned i = 0; i < ev->nstreams; i++)
+		if (ev->st[i].side == side)
+			return &ev->st[i];
+	ck_abort_msg("no stats for side %d", side);
+	return NULL;
+}
+
+/* RTCP receiver reports sent through the relay end up in the reporting
+ * side's stream stats, from the RTCP socket and from the RTP socket (RFC
+ * 5761 rule); a malformed one is still forwarded but not read. */
+START_TEST(rtcp_reports_in_stats)
+{
+	struct relay_config c = base_cfg();
+	struct relay *r = start(&c);
+	struct relay_addr ra, rb;
+	struct sockaddr_in sa, sb;
+	uint8_t rr[32], buf[64], rtp[12];
+	const struct relay_stream_stats *A, *B;
+	uint64_t sid;
+	struct tev ev;
+	int a = party("127.0.0.1", 41970), a2 = party("127.0.0.1", 41971);
+	int b = party("127.0.0.1", 41980), b2 = party("127.0.0.1", 41981);
+
+	ck_assert_int_eq(relay_session_open(r, &sid), 0);
+	ck_assert_int_eq(relay_stream_alloc(r, sid, 0, 0, AF_INET, false, &ra), 0);
+	ck_assert_int_eq(relay_stream_alloc(r, sid, 1, 0, AF_INET, false, &rb), 0);
+	sa = sin4("127.0.0.1", 41970);
+	sb = sin4("127.0.0.1", 41980);
+	ck_assert_int_eq(relay_stream_remote(r, sid, 0, 0, (struct sockaddr *)&sa,
+	                                     (struct sockaddr *)&sa, 0),
+	                 0);
+	ck_assert_int_eq(relay_stream_remote(r, sid, 1, 0, (struct sockaddr *)&sb,
+	                                     (struct sockaddr *)&sb, 0),
+	                 0);
+	barrier(r, sid, &ev);
+	A = side_stats(&ev, 0);
+	ck_assert_uint_eq(A->rtcp_reports, 0);
+	ck_assert_uint_eq(A->rtcp_clock_hz, 0);
+
+	/* no RTP seen yet: 8 kHz assumed; 160 units = 20 ms */
+	send_to(a2, &ra.rtcp, rr, make_rr(rr, 1, 64, 5, 160));
+	ck_assert_int_eq(recv_within(b2, buf, sizeof(buf), 1000, NULL), 32);
+	barrier(r, sid, &ev);
+	A = side_stats(&ev, 0);
+	ck_assert_uint_eq(A->rtcp_reports, 1);
+	ck_assert_uint_eq(A->rtcp_fraction_lost, 64);
+	ck_assert_int_eq(A->rtcp_cum_lost, 5);
+	ck_assert_uint_eq(A->rtcp_jitter_last, 160);
+	ck_assert_uint_eq(A->rtcp_clock_hz, 8000);
+	ck_assert(A->rtcp_jitter_last_ms > 19.99 && A->rtcp_jitter_last_ms < 20.01);
+
+	/* B sends L16 (static PT 10, 44.1 kHz) to A; A's next report, on its
+	 * RTP socket this time, is read with that clock */
+	memcpy(rtp, RTP, sizeof rtp);
+	rtp[1] = 10;
+	send_to(b, &rb.rtp, rtp, sizeof rtp);
+	ck_assert_int_eq(recv_within(a, buf, sizeof(buf), 1000, NULL), sizeof rtp);
+	send_to(a, &ra.rtp, rr, make_rr(rr, 1, 3, 0xfffffe, 441));
+	ck_assert_int_eq(recv_within(b2, buf, sizeof(buf), 1000, NULL), 32);
+	/* malformed (RC 2 in an 8-word RR): forwarded, not read */
+	send_to(a2, &ra.rtcp, rr, make_rr(rr, 2, 200, 99, 99999));
+	ck_assert_int_eq(recv_within(b2, buf, sizeof(buf), 1000, NULL), 32);
+	barrier(r, sid, &ev);
+	A = side_stats(&ev, 0);
+	B = side_stats(&ev, 1);
+	ck_assert_uint_eq(A->rtcp_reports, 2);
+	ck_assert_uint_eq(A->rtcp_unparsed, 1);
+	ck_assert_uint_eq(A->rtcp_fraction_lost, 3);
+	ck_assert_int_eq(A->rtcp_cum_lost, -2);
+	ck_assert_uint_eq(A->rtcp_jitter_last, 441);
+	ck_assert_uint_eq(A->rtcp_jitter_max, 441);
+	ck_assert_uint_eq(A->rtcp_clock_hz, 44100);
+	ck_assert(A->rtcp_jitter_last_ms > 9.99 && A->rtcp_jitter_last_ms < 10.01);
+	ck_assert_uint_eq(B->rtcp_reports, 0); /* B reported nothing */
+	ck_assert_uint_eq(B->rtcp_unparsed, 0);
+
+	/* the final figures come with CLOSED too */
+	ck_assert_int_eq(relay_session_close(r, sid), 0);
+	ck_assert(wait_ev(RELAY_EV_CLOSED, sid, 3000, &ev));
+	A = side_stats(&ev, 0);
+	ck_assert_uint_eq(A->rtcp_reports, 2);
+	ck_assert_uint_eq(A->rtcp_jitter_max, 441);
+	relay_stop(r);
+	close(a);
+	close(a2);
+	close(b);
+	close(b2);
+}
+END_TEST
+
 START_TEST(bad_config)
 {
 	struct relay_config c = base_cfg();
@@ -734,6 +846,7 @@ int main(void)
 	add(s, "stop_closes_everything", stop_closes_everything, 10);
 	add(s, "forward_ipv6", forward_ipv6, 10);
 	add(s, "bad_config", bad_config, 10);
+	add(s, "rtcp_reports_in_stats", rtcp_reports_in_stats, 10);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

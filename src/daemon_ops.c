@@ -1,0 +1,396 @@
+/* daemon_ops: sipnatd's control operations and metrics (see daemon_ops.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sipnat/daemon_ops.h"
+#include "sipnat/flow.h"
+#include "sipnat/log.h"
+#include "sipnat/media.h"
+#include "sipnat/natd.h"
+#include "sipnat/prom.h"
+#include "sipnat/proxy.h"
+#include "sipnat/reg.h"
+
+void daemon_ctx_init(struct daemon_ctx *d, struct proxy *proxy, struct cfg *const *cfg,
+                     int (*reload)(void *arg, char *err, size_t errlen), void *reload_arg)
+{
+	memset(d, 0, sizeof *d);
+	d->proxy = proxy;
+	d->cfg = cfg;
+	d->reload = reload;
+	d->reload_arg = reload_arg;
+	clock_gettime(CLOCK_MONOTONIC, &d->started);
+}
+
+static long uptime(const struct daemon_ctx *d)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long)(now.tv_sec - d->started.tv_sec);
+}
+
+/* A JSON string for text that came from the network: jansson refuses
+ * invalid UTF-8, so such bytes become '?' rather than losing the field. */
+static json_t *jstr(const char *s)
+{
+	json_t *v;
+	char *copy;
+
+	if (!s)
+		return json_null();
+	v = json_string(s);
+	if (v)
+		return v;
+	copy = strdup(s);
+	if (!copy)
+		return json_null();
+	for (char *p = copy; *p; p++)
+		if ((unsigned char)*p >= 0x80)
+			*p = '?';
+	v = json_string(copy);
+	free(copy);
+	return v ? v : json_null();
+}
+
+static int set(json_t *o, const char *key, json_t *v)
+{
+	return json_object_set_new(o, key, v) < 0 ? -ENOMEM : 0;
+}
+
+static void count_binding(void *arg, const struct reg_binding *b)
+{
+	(void)b;
+	++*(size_t *)arg;
+}
+
+static int op_status(void *arg, json_t *out)
+{
+	struct daemon_ctx *d = arg;
+	const struct cfg *cfg = *d->cfg;
+	struct proxy_stats st;
+	struct proxy_upstream_info up[CFG_MAX_UPSTREAM];
+	size_t n_up;
+	json_t *arr, *o, *cnt;
+	struct media *m = proxy_media(d->proxy);
+	int r = 0;
+
+	proxy_get_stats(d->proxy, &st);
+	r |= set(out, "version", json_string(PACKAGE_VERSION));
+	r |= set(out, "pid", json_integer(getpid()));
+	r |= set(out, "uptime", json_integer(uptime(d)));
+	r |= set(out, "config", jstr(cfg->path));
+	r |= set(out, "draining", json_boolean(proxy_is_draining(d->proxy)));
+	r |= set(out, "log_level", json_string(cfg_log_level_name(log_get_level())));
+
+	arr = json_array();
+	for (size_t i = 0; arr && i < cfg->sip.n_listen; i++) {
+		o = json_object();
+		set(o, "transport", json_string(cfg_transport_name(cfg->sip.listen[i].transport)));
+		set(o, "address", jstr(cfg->sip.listen[i].host));
+		set(o, "port", json_integer(cfg->sip.listen[i].port));
+		json_array_append_new(arr, o);
+	}
+	r |= set(out, "listeners", arr);
+
+	n_up = proxy_upstreams(d->proxy, up, CFG_MAX_UPSTREAM);
+	arr = json_array();
+	for (size_t i = 0; arr && i < n_up && i < CFG_MAX_UPSTREAM; i++) {
+		o = json_object();
+		set(o, "uri", jstr(up[i].uri));
+		set(o, "healthy", json_boolean(up[i].healthy));
+		set(o, "down_for", json_integer(up[i].down_for));
+		json_array_append_new(arr, o);
+	}
+	r |= set(out, "upstreams", arr);
+
+	cnt = json_object();
+	set(cnt, "requests", json_integer((json_int_t)st.requests));
+	set(cnt, "forwarded", json_integer((json_int_t)st.forwarded));
+	set(cnt, "responses", json_integer((json_int_t)st.responses));
+	set(cnt, "refused", json_integer((json_int_t)st.refused));
+	set(cnt, "loops", json_integer((json_int_t)st.loops));
+	set(cnt, "too_many_hops", json_integer((json_int_t)st.too_many_hops));
+	set(cnt, "failovers", json_integer((json_int_t)st.failovers));
+	set(cnt, "local_options", json_integer((json_int_t)st.local_options));
+	set(cnt, "malformed", json_integer((json_int_t)st.malformed));
+	set(cnt, "transactions", json_integer((json_int_t)st.transactions));
+	r |= set(out, "counters", cnt);
+
+	size_t n_reg = 0;
+	proxy_foreach_binding(d->proxy, count_binding, &n_reg);
+	r |= set(out, "registrations", json_integer((json_int_t)n_reg));
+	r |= set(out, "calls_active", json_integer(m ? (json_int_t)media_active_calls(m) : 0));
+	r |= set(out, "calls_completed",
+	         json_integer(m ? (json_int_t)media_completed_calls(m) : 0));
+	r |= set(out, "media_relay", json_boolean(m != NULL));
+	return r ? -ENOMEM : 0;
+}
+
+static const struct {
+	unsigned flag;
+	const char *name;
+} natd_names[] = {
+        {NATD_VIA_ADDR, "via_addr"},         {NATD_VIA_PORT, "via_port"},
+        {NATD_CONTACT_PRIV, "contact_priv"}, {NATD_VIA_PRIV, "via_priv"},
+        {NATD_SDP_PRIV, "sdp_priv"},         {NATD_SRC_PRIV, "src_priv"},
+};
+
+struct reg_walk {
+	json_t *arr;
+	time_t now;
+	int err;
+};
+
+static void add_binding(void *arg, const struct reg_binding *b)
+{
+	struct reg_walk *w = arg;
+	json_t *o = json_object(), *why = json_array();
+	char flow[128];
+
+	if (!o || !why) {
+		json_decref(o);
+		json_decref(why);
+		w->err = -ENOMEM;
+		return;
+	}
+	if (flow_format(&b->flow, flow, sizeof flow) < 0)
+		snprintf(flow, sizeof flow, "?");
+	for (size_t i = 0; i < sizeof natd_names / sizeof natd_names[0]; i++)
+		if (b->natd & natd_names[i].flag)
+			json_array_append_new(why, json_string(natd_names[i].name));
+	set(o, "aor", jstr(b->aor));
+	set(o, "contact", jstr(b->contact));
+	if (b->instance[0])
+		set(o, "instance", jstr(b->instance));
+	if (b->reg_id)
+		set(o, "reg_id", json_integer(b->reg_id));
+	set(o, "outbound", json_boolean(b->outbound));
+	set(o, "flow", jstr(flow));
+	set(o, "nat", json_boolean(b->natd != 0));
+	set(o, "natd", why);
+	set(o, "expires_in", json_integer((json_int_t)(b->expires - w->now)));
+	set(o, "keepalive", json_boolean(b->ka_due != 0));
+	/* seconds since the last keepalive answer; null: none yet */
+	set(o, "last_keepalive_ok",
+	    b->last_ka_ok ? json_integer((json_int_t)(w->now - b->last_ka_ok)) : json_null());
+	set(o, "keepalive_failures", json_integer(b->ka_failures));
+	set(o, "unreachable", json_boolean(b->unreachable));
+	if (json_array_append_new(w->arr, o) < 0)
+		w->err = -ENOMEM;
+}
+
+static int op_registrations(void *arg, json_t *out)
+{
+	struct daemon_ctx *d = arg;
+	struct reg_walk w = {.arr = out, .now = time(NULL)};
+
+	proxy_foreach_binding(d->proxy, add_binding, &w);
+	return w.err;
+}
+
+struct call_walk {
+	json_t *arr;
+	int err;
+};
+
+static void add_call(void *arg, const struct media_call_info *c)
+{
+	struct call_walk *w = arg;
+	json_t *o = json_object();
+
+	if (!o) {
+		w->err = -ENOMEM;
+		return;
+	}
+	set(o, "call_id", jstr(c->call_id));
+	set(o, "caller", jstr(c->caller));
+	set(o, "callee", jstr(c->callee));
+	set(o, "age", json_integer(c->age));
+	set(o, "established", json_boolean(c->established));
+	set(o, "relay_session", json_integer((json_int_t)c->sid));
+	set(o, "caller_nat", json_boolean(c->caller_nated));
+	set(o, "callee_nat", json_boolean(c->callee_nated));
+	if (json_array_append_new(w->arr, o) < 0)
+		w->err = -ENOMEM;
+}
+
+static int op_calls(void *arg, json_t *out)
+{
+	struct daemon_ctx *d = arg;
+	struct media *m = proxy_media(d->proxy);
+	struct call_walk w = {.arr = out};
+
+	/* Without the media relay no call is tracked: an empty list. */
+	if (m)
+		media_foreach_call(m, add_call, &w);
+	return w.err;
+}
+
+static int op_reload(void *arg, char *err, size_t errlen)
+{
+	struct daemon_ctx *d = arg;
+
+	if (!d->reload)
+		return -ENOTSUP;
+	return d->reload(d->reload_arg, err, errlen);
+}
+
+static int op_drain(void *arg)
+{
+	struct daemon_ctx *d = arg;
+
+	if (!proxy_is_draining(d->proxy))
+		log_info("draining requested on the control socket");
+	proxy_set_draining(d->proxy, true);
+	return 0;
+}
+
+static int op_hangup(void *arg, const char *call_id)
+{
+	struct daemon_ctx *d = arg;
+	struct media *m = proxy_media(d->proxy);
+	int r;
+
+	if (!m)
+		return -ENOENT;
+	r = media_hangup(m, call_id, "hangup from sipnatctl");
+	if (r == 0)
+		log_info("call %s hung up (control socket)", call_id);
+	return r;
+}
+
+static int op_loglevel(void *arg, const char *level)
+{
+	static const struct {
+		const char *name;
+		enum cfg_log_level level;
+	} names[] = {
+	        {"error", CFG_LOG_ERROR}, {"warn", CFG_LOG_WARN},   {"warning", CFG_LOG_WARN},
+	        {"info", CFG_LOG_INFO},   {"debug", CFG_LOG_DEBUG},
+	};
+
+	(void)arg;
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		if (strcasecmp(level, names[i].name) != 0)
+			continue;
+		log_set_level(names[i].level);
+		/* Sofia's own logs follow, as at start and on reload. */
+		log_route_sofia(names[i].level >= CFG_LOG_DEBUG ? 5 : 3);
+		log_msg(names[i].level < CFG_LOG_INFO ? names[i].level : CFG_LOG_INFO,
+		        "log level set to %s (control socket)", cfg_log_level_name(names[i].level));
+		return 0;
+	}
+	return -EINVAL;
+}
+
+struct reg_count {
+	/* [transport][nat] */
+	unsigned long n[3][2];
+	unsigned long unreachable;
+};
+
+static void count_reg(void *arg, const struct reg_binding *b)
+{
+	struct reg_count *c = arg;
+	unsigned t = b->flow.transport <= CFG_TP_TLS ? (unsigned)b->flow.transport : 0;
+
+	c->n[t][b->natd != 0]++;
+	if (b->unreachable)
+		c->unreachable++;
+}
+
+int daemon_metrics(struct daemon_ctx *d, char **text, size_t *len)
+{
+	struct prom p;
+	struct proxy_stats st;
+	struct proxy_upstream_info up[CFG_MAX_UPSTREAM];
+	struct reg_count rc;
+	struct media *m = proxy_media(d->proxy);
+	size_t n_up;
+
+	proxy_get_stats(d->proxy, &st);
+	memset(&rc, 0, sizeof rc);
+	proxy_foreach_binding(d->proxy, count_reg, &rc);
+	n_up = proxy_upstreams(d->proxy, up, CFG_MAX_UPSTREAM);
+
+	prom_init(&p);
+	prom_family(&p, "sipnat_build_info", PROM_GAUGE, "Version of sipnatd; always 1.");
+	prom_sample(&p, "sipnat_build_info",
+	            (const struct prom_label[]){{"version", PACKAGE_VERSION}}, 1, 1);
+	prom_gauge(&p, "sipnat_uptime_seconds", "Seconds since sipnatd started.",
+	           (double)uptime(d));
+	prom_counter(&p, "sipnat_sip_requests_total", "SIP requests received (all methods).",
+	             st.requests);
+	prom_counter(&p, "sipnat_sip_forwarded_total", "SIP requests forwarded.", st.forwarded);
+	prom_counter(&p, "sipnat_sip_responses_total", "SIP responses relayed back.", st.responses);
+	prom_counter(&p, "sipnat_sip_refused_total",
+	             "Requests refused with 403 because they were not for an upstream.",
+	             st.refused);
+	prom_counter(&p, "sipnat_sip_loops_total", "Requests refused with 482 (loop detected).",
+	             st.loops);
+	prom_counter(&p, "sipnat_sip_too_many_hops_total", "Requests refused with 483.",
+	             st.too_many_hops);
+	prom_counter(&p, "sipnat_sip_failovers_total",
+	             "Times a request went to the next upstream after a timeout or 503.",
+	             st.failovers);
+	prom_counter(&p, "sipnat_sip_malformed_total", "Malformed SIP messages received.",
+	             st.malformed);
+	prom_gauge(&p, "sipnat_sip_transactions", "Open server transactions.",
+	           (double)st.transactions);
+	prom_gauge(&p, "sipnat_draining", "1 while new dialogs are refused with 503.",
+	           proxy_is_draining(d->proxy) ? 1 : 0);
+
+	prom_family(&p, "sipnat_registrations", PROM_GAUGE,
+	            "Device bindings kept, by transport and NAT verdict.");
+	for (int t = CFG_TP_UDP; t <= CFG_TP_TLS; t++) {
+		for (int nat = 0; nat <= 1; nat++) {
+			const struct prom_label l[] = {
+			        {"nat", nat ? "yes" : "no"},
+			        {"transport", cfg_transport_name((enum cfg_transport)t)},
+			};
+			prom_sample(&p, "sipnat_registrations", l, 2, (double)rc.n[t][nat]);
+		}
+	}
+	prom_gauge(&p, "sipnat_keepalive_failures",
+	           "Devices that stopped answering keepalives (unreachable).",
+	           (double)rc.unreachable);
+
+	prom_family(&p, "sipnat_upstream_up", PROM_GAUGE,
+	            "1 when the upstream is in use, 0 while held down after a timeout or 503.");
+	for (size_t i = 0; i < n_up && i < CFG_MAX_UPSTREAM; i++)
+		prom_sample(&p, "sipnat_upstream_up",
+		            (const struct prom_label[]){{"uri", up[i].uri ? up[i].uri : ""}}, 1,
+		            up[i].healthy ? 1 : 0);
+
+	prom_gauge(&p, "sipnat_calls_active", "Calls whose media goes through the relay.",
+	           m ? (double)media_active_calls(m) : 0);
+	prom_counter(&p, "sipnat_calls_completed_total", "Relayed calls that have ended.",
+	             m ? media_completed_calls(m) : 0);
+	return prom_finish(&p, text, len);
+}
+
+static int op_metrics(void *arg, char **text, size_t *len)
+{
+	return daemon_metrics(arg, text, len);
+}
+
+const struct ctl_ops daemon_ctl_ops = {
+        .status = op_status,
+        .registrations = op_registrations,
+        .calls = op_calls,
+        .turn = NULL, /* no TURN server in this build yet */
+        .reload = op_reload,
+        .drain = op_drain,
+        .hangup = op_hangup,
+        .loglevel = op_loglevel,
+        .metrics = op_metrics,
+};
