@@ -18,8 +18,8 @@
 #include "sipnat/flow.h"
 
 #define TOKEN_VERSION 1
-#define MAC_LEN 12
-#define CONTACT_MAX 512
+#define MAC_LEN       12
+#define CONTACT_MAX   512
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -143,7 +143,7 @@ static int unpack_flow(const uint8_t *buf, size_t n, struct flow *f, size_t *use
 }
 
 int flow_token_encode(const struct flow *f, const uint8_t key[FLOW_KEY_LEN], char *out,
-		      size_t outlen)
+                      size_t outlen)
 {
 	uint8_t buf[64];
 	size_t n;
@@ -158,7 +158,7 @@ int flow_token_encode(const struct flow *f, const uint8_t key[FLOW_KEY_LEN], cha
 }
 
 int flow_token_decode(const char *tok, size_t len, const uint8_t key[FLOW_KEY_LEN],
-		      struct flow *out)
+                      struct flow *out)
 {
 	uint8_t buf[64], want[MAC_LEN];
 	int n = b64_decode(tok, len, buf, sizeof buf);
@@ -178,7 +178,7 @@ int flow_token_decode(const char *tok, size_t len, const uint8_t key[FLOW_KEY_LE
 }
 
 int flow_contact_encode(const struct flow *f, const char *contact, const uint8_t key[FLOW_KEY_LEN],
-			char *out, size_t outlen)
+                        char *out, size_t outlen)
 {
 	uint8_t buf[64 + CONTACT_MAX + MAC_LEN];
 	size_t n, clen = strlen(contact);
@@ -198,7 +198,7 @@ int flow_contact_encode(const struct flow *f, const char *contact, const uint8_t
 }
 
 int flow_contact_decode(const char *tok, size_t len, const uint8_t key[FLOW_KEY_LEN],
-			struct flow *out, char **contact)
+                        struct flow *out, char **contact)
 {
 	uint8_t buf[64 + CONTACT_MAX + MAC_LEN], want[MAC_LEN];
 	int n = b64_decode(tok, len, buf, sizeof buf);
@@ -227,6 +227,24 @@ int flow_contact_decode(const char *tok, size_t len, const uint8_t key[FLOW_KEY_
 	return 0;
 }
 
+bool flow_equal(const struct flow *a, const struct flow *b)
+{
+	if (a->transport != b->transport || a->remote.ss_family != b->remote.ss_family)
+		return false;
+	if (a->remote.ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const struct sockaddr_in *)&a->remote;
+		const struct sockaddr_in *y = (const struct sockaddr_in *)&b->remote;
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (a->remote.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const struct sockaddr_in6 *)&a->remote;
+		const struct sockaddr_in6 *y = (const struct sockaddr_in6 *)&b->remote;
+		return x->sin6_port == y->sin6_port &&
+		       !memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr);
+	}
+	return false;
+}
+
 int flow_format(const struct flow *f, char *out, size_t outlen)
 {
 	char host[INET6_ADDRSTRLEN];
@@ -242,7 +260,8 @@ int flow_format(const struct flow *f, char *out, size_t outlen)
 		const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&f->remote;
 		inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof host);
 		port = ntohs(v6->sin6_port);
-		r = snprintf(out, outlen, "%s:[%s]:%u", cfg_transport_name(f->transport), host, port);
+		r = snprintf(out, outlen, "%s:[%s]:%u", cfg_transport_name(f->transport), host,
+		             port);
 	} else {
 		return -EINVAL;
 	}

@@ -37,6 +37,7 @@ struct app;
 #include "sipnat/media.h"
 #include "sipnat/proxy.h"
 #include "sipnat/relay.h"
+#include "sipnat/svc.h"
 #include "sipnat/turn.h"
 
 /* A NAT binding that changes port (rebinding) is followed after this much
@@ -57,12 +58,18 @@ struct app {
 	int exit_code;
 	struct ctl *ctl;
 	struct daemon_ctx dctx;
+	struct svc_watchdog *watchdog;
+	const char *pid_file; /* NULL: none; absolute once running */
+	int pid_file_written;
+	int drop; /* --user given: drop to ids after binding */
+	struct svc_ids ids;
 };
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: sipnatd [-c FILE] [-f] [--check-config] [--version] [-h]\n"
+		"Usage: sipnatd [-c FILE] [-f] [--user USER [--group GROUP]] [--pid-file FILE]\n"
+		"               [--check-config] [--version] [-h]\n"
 		"\n"
 		"SIP-aware NAT traversal edge: a stateful SIP proxy in front of a PBX or\n"
 		"trunk for devices behind NAT.\n"
@@ -71,6 +78,11 @@ static void usage(FILE *out)
 		", or built-in\n"
 		"                      defaults when that file does not exist)\n"
 		"  -f, --foreground    stay in the foreground (default: detach)\n"
+		"      --user USER     after binding every socket, drop root for USER (a\n"
+		"                      name or number); state_dir must be writable by USER\n"
+		"      --group GROUP   with --user: the group (default: USER's primary group)\n"
+		"      --pid-file FILE write the daemon's PID to FILE, removed at exit;\n"
+		"                      refuse to start while FILE names a running process\n"
 		"      --check-config  validate the configuration, print every problem as\n"
 		"                      file:line: reason, and exit (1 if any)\n"
 		"      --version       print the version and exit\n"
@@ -164,6 +176,18 @@ static int reload(void *arg, char *err, size_t errlen)
 	return 0;
 }
 
+/* reload() as the service manager sees it (sd_notify(3): RELOADING=1, and
+ * READY=1 when done, refused or not: the old configuration still runs). */
+static int reload_notified(void *arg, char *err, size_t errlen)
+{
+	int r;
+
+	svc_notify_reloading();
+	r = reload(arg, err, errlen);
+	svc_notify_ready();
+	return r;
+}
+
 static int on_signal(struct app *app, su_wait_t *w, struct app *arg)
 {
 	struct signalfd_siginfo si;
@@ -173,7 +197,7 @@ static int on_signal(struct app *app, su_wait_t *w, struct app *arg)
 	while (read(app->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
 		switch (si.ssi_signo) {
 		case SIGHUP:
-			reload(app, NULL, 0);
+			reload_notified(app, NULL, 0);
 			break;
 		case SIGTERM:
 		case SIGINT:
@@ -183,6 +207,7 @@ static int on_signal(struct app *app, su_wait_t *w, struct app *arg)
 				break;
 			}
 			app->stopping = 1;
+			svc_notify_stopping();
 			log_info("stopping (signal %u)", si.ssi_signo);
 			proxy_drain(app->proxy, drained, app);
 			break;
@@ -288,12 +313,63 @@ static int daemonize(void)
 	return 0;
 }
 
+/* --user: the directories sipnatd writes after dropping root.  A missing
+ * state_dir or control socket directory is created for the user; an
+ * existing one is the administrator's (we only warn). */
+static void prepare_dirs_for_user(struct app *app)
+{
+	const char *dirs[2] = {app->cfg->sip.state_dir, NULL};
+	char sockdir[PATH_MAX];
+	const char *sock = app->cfg->control.socket;
+	const char *slash = sock ? strrchr(sock, '/') : NULL;
+
+	if (slash && slash != sock && (size_t)(slash - sock) < sizeof sockdir) {
+		memcpy(sockdir, sock, (size_t)(slash - sock));
+		sockdir[slash - sock] = '\0';
+		dirs[1] = sockdir;
+	}
+	for (size_t i = 0; i < 2; i++) {
+		int r = dirs[i] ? svc_dir_prepare(dirs[i], &app->ids) : 0;
+
+		if (r < 0)
+			log_warn("cannot create %s for uid %u: %s", dirs[i], (unsigned)app->ids.uid,
+				 strerror(-r));
+		else if (r > 0)
+			log_warn("%s is not writable by uid %u: %s", dirs[i],
+				 (unsigned)app->ids.uid,
+				 i == 0 ? "registrations will not be saved"
+					: "the control socket will stay behind at exit");
+	}
+}
+
+/* --user: every socket is bound now; give root up for good.  The control
+ * socket goes to the user so that the group may use it (socket_mode). */
+static int drop_privileges(struct app *app)
+{
+	const char *sock = app->cfg->control.socket;
+	int r;
+
+	if (sock && *sock && chown(sock, app->ids.uid, app->ids.gid) < 0)
+		log_warn("control socket %s: chown: %s", sock, strerror(errno));
+	r = svc_drop_privileges(&app->ids);
+	if (r < 0) {
+		log_err("cannot drop privileges to uid %u gid %u: %s", (unsigned)app->ids.uid,
+			(unsigned)app->ids.gid, strerror(-r));
+		return r;
+	}
+	log_info("running as uid %u gid %u", (unsigned)app->ids.uid, (unsigned)app->ids.gid);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"foreground", no_argument, NULL, 'f'},
 		{"check-config", no_argument, NULL, 'C'},
+		{"user", required_argument, NULL, 'U'},
+		{"group", required_argument, NULL, 'G'},
+		{"pid-file", required_argument, NULL, 'P'},
 		{"version", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -302,7 +378,9 @@ int main(int argc, char **argv)
 	int foreground = 0, check_only = 0, c, r;
 	sigset_t mask;
 	struct stat st;
-	static char abs_config[PATH_MAX];
+	static char abs_config[PATH_MAX], abs_pid[PATH_MAX];
+	const char *user = NULL, *group = NULL;
+	pid_t other;
 
 	while ((c = getopt_long(argc, argv, "c:fh", opts, NULL)) != -1) {
 		switch (c) {
@@ -314,6 +392,15 @@ int main(int argc, char **argv)
 			break;
 		case 'C':
 			check_only = 1;
+			break;
+		case 'U':
+			user = optarg;
+			break;
+		case 'G':
+			group = optarg;
+			break;
+		case 'P':
+			app.pid_file = optarg;
 			break;
 		case 'V':
 			printf("sipnatd %s\n", PACKAGE_VERSION);
@@ -330,6 +417,32 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sipnatd: unexpected argument '%s'\n", argv[optind]);
 		usage(stderr);
 		return 2;
+	}
+	if (group && !user) {
+		fprintf(stderr, "sipnatd: --group needs --user\n");
+		usage(stderr);
+		return 2;
+	}
+	if (user && (r = svc_ids_resolve(user, group, &app.ids)) < 0) {
+		fprintf(stderr, "sipnatd: --user %s%s%s: %s\n", user, group ? " --group " : "",
+			group ? group : "",
+			r == -ENOENT ? "no such user or group"
+				     : "a numeric user without a passwd entry needs --group");
+		return 1;
+	}
+	app.drop = user != NULL;
+	/* Detaching changes directory to /: keep the PID file where it was
+	 * meant to be. */
+	if (app.pid_file && app.pid_file[0] != '/') {
+		char cwd[PATH_MAX];
+
+		if (!getcwd(cwd, sizeof cwd) ||
+		    snprintf(abs_pid, sizeof abs_pid, "%s/%s", cwd, app.pid_file) >=
+			    (int)sizeof abs_pid) {
+			fprintf(stderr, "sipnatd: --pid-file %s: path too long\n", app.pid_file);
+			return 1;
+		}
+		app.pid_file = abs_pid;
 	}
 	if (!app.config_path && stat(SIPNAT_DEFAULT_CONFIG, &st) == 0)
 		app.config_path = SIPNAT_DEFAULT_CONFIG;
@@ -352,6 +465,18 @@ int main(int argc, char **argv)
 	if (r < 0) {
 		fprintf(stderr, "sipnatd: cannot start: %s\n",
 			r == -EINVAL ? "configuration has errors (listed above)" : strerror(-r));
+		return 1;
+	}
+
+	if (app.pid_file && (r = svc_pidfile_check(app.pid_file, &other)) < 0) {
+		if (r == -EEXIST)
+			fprintf(stderr, "sipnatd: %s names process %ld, which is running: not started\n",
+				app.pid_file, (long)other);
+		else
+			fprintf(stderr, "sipnatd: --pid-file %s: %s\n", app.pid_file,
+				r == -EINVAL ? "the file exists and does not hold a PID"
+					     : strerror(-r));
+		cfg_free(app.cfg);
 		return 1;
 	}
 
@@ -393,6 +518,19 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	if (app.pid_file) {
+		r = svc_pidfile_write(app.pid_file);
+		if (r < 0) {
+			log_err("cannot write the PID file %s: %s", app.pid_file,
+				r == -EEXIST ? "it names a running process" : strerror(-r));
+			app.exit_code = 1;
+			goto out;
+		}
+		app.pid_file_written = 1;
+	}
+	if (app.drop)
+		prepare_dirs_for_user(&app);
+
 	if (start_relay(&app) < 0) {
 		app.exit_code = 1;
 		goto out;
@@ -411,19 +549,30 @@ int main(int argc, char **argv)
 		app.exit_code = 1;
 		goto out;
 	}
-	daemon_ctx_init(&app.dctx, app.proxy, &app.cfg, reload, &app);
+	daemon_ctx_init(&app.dctx, app.proxy, &app.cfg, reload_notified, &app);
 	r = ctl_start(&app.ctl, app.root, &app.cfg->control, &daemon_ctl_ops, &app.dctx);
 	if (r < 0) {
 		log_err("cannot open the control socket or metrics endpoint: %s", strerror(-r));
 		app.exit_code = 1;
 		goto out;
 	}
+	if (app.drop && drop_privileges(&app) < 0) {
+		app.exit_code = 1;
+		goto out;
+	}
+	r = svc_watchdog_start(&app.watchdog, app.root);
+	if (r < 0)
+		log_warn("no watchdog pings: %s", strerror(-r));
+	else if (app.watchdog)
+		log_info("watchdog: pinging every %u ms", svc_watchdog_ms(app.watchdog));
+	svc_notify_ready();
 	log_info("sipnatd %s started (%s)", PACKAGE_VERSION,
 		 app.config_path ? app.config_path : "built-in defaults");
 
 	su_root_run(app.root);
 
 out:
+	svc_watchdog_stop(app.watchdog);
 	ctl_stop(app.ctl);
 	proxy_destroy(app.proxy);
 	/* After the media module is gone, so that late relay events find the
@@ -437,6 +586,8 @@ out:
 	su_deinit();
 	close(app.sigfd);
 	cfg_free(app.cfg);
+	if (app.pid_file_written)
+		svc_pidfile_remove(app.pid_file);
 	log_close();
 	return app.exit_code;
 }

@@ -15,6 +15,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ifaddrs.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,8 +68,18 @@ struct ptr;
 #define LOOP_BRANCH_TAG "z9hG4bKsn"
 /* Contact parameter carrying a signed flow + original Contact (path = no). */
 #define CONTACT_TOKEN_PARAM "snc"
-/* Registration state is written at most this often when it changed. */
+/* RFC 5626 §11.5 (Sofia has no phrase for it). */
+#define FLOW_FAILED_PHRASE "Flow Failed"
+/* Registration state is written at most this often when it changed, plus
+ * one second per STATE_SAVE_PER_SEC bindings: every save rewrites the whole
+ * table, so under a steady stream of REGISTERs a big table would otherwise
+ * cost a full rewrite every few seconds. */
 #define STATE_SAVE_INTERVAL_SEC 5
+#define STATE_SAVE_PER_SEC      20000
+/* After a registration storm the transactions' memory is free but stays
+ * in the process; it is handed back to the kernel this often. */
+#define TRIM_INTERVAL_SEC       30
+#define TRIM_QUIET_TRANSACTIONS 1000
 
 struct upstream {
 	char *uri;          /* as configured */
@@ -82,7 +95,7 @@ struct ptr {
 	nta_outgoing_t *client;
 	msg_t *msg;         /* the request as received (reference) */
 	sip_t *sip;
-	msg_t *fwd;         /* prepared copy, kept for failover re-sends */
+	msg_t *fwd; /* prepared copy, until ptr_send hands it to nta */
 	sip_method_t method;
 	su_timer_t *timer;  /* failover timer while no response arrived */
 	int upstream;       /* index tried now, -1 when not going upstream */
@@ -99,7 +112,7 @@ struct ptr {
 	char branch[64];
 	/* keepalive OPTIONS only: which binding it probes */
 	char *ka_aor, *ka_contact, *ka_instance;
-	unsigned ka_reg_id;
+	unsigned ka_reg_id, ka_seq;
 };
 
 struct proxy {
@@ -124,6 +137,7 @@ struct proxy {
 	char *state_file;   /* NULL: no persistence */
 	int reg_dirty;
 	time_t last_save;
+	time_t last_trim;
 	int udp_fd[2];      /* our UDP SIP sockets (v4, v6) for CRLF keepalives */
 	time_t bad_reported;
 	usize_t bad_seen, bad_req_seen, bad_resp_seen;
@@ -420,6 +434,14 @@ static tport_t *flow_connection(struct proxy *p, const struct flow *f)
 	return tp;
 }
 
+/* A flow some device is registered over and that answers its keepalives. */
+static bool flow_registered(struct proxy *p, const struct flow *f)
+{
+	const struct reg_binding *b = reg_find_flow(p->reg, f);
+
+	return b && !b->unreachable;
+}
+
 /* ------------------------------------------------------------------ */
 /* 2) request intake and policy */
 
@@ -497,19 +519,26 @@ static int is_loop(struct proxy *p, sip_t const *sip, const char *expect_prefix)
 
 /* Removes the Route entries that name us (from our Path or Record-Route).
  * The first one that carries a valid flow token in its user part tells
- * which device flow the request is for. */
+ * which device flow the request is for.  Every user part in a Route that
+ * names us is a token we wrote: one that does not verify (altered, forged,
+ * or signed with another secret) is reported in *bad_token (the first
+ * error: -EBADMSG for a signature mismatch, -EINVAL for a malformed one). */
 static int strip_own_routes(struct proxy *p, msg_t *msg, sip_t *sip, struct flow *flow,
-			    int *have_flow)
+                            int *have_flow, int *bad_token)
 {
 	int removed = 0;
 
 	while (sip->sip_route && url_is_self(p, sip->sip_route->r_url)) {
 		const char *user = sip->sip_route->r_url->url_user;
-		if (user && !*have_flow &&
-		    flow_token_decode(user, strlen(user), p->flow_key, flow) == 0)
+		struct flow f;
+		int r = user ? flow_token_decode(user, strlen(user), p->flow_key, &f) : 1;
+
+		if (r == 0 && !*have_flow) {
+			*flow = f;
 			*have_flow = 1;
-		else if (user && !*have_flow)
-			log_warn("Route with an invalid flow token ignored");
+		} else if (r < 0 && !*bad_token) {
+			*bad_token = r;
+		}
 		sip_route_remove(msg, sip);
 		removed++;
 	}
@@ -608,7 +637,7 @@ static int proxy_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, s
 	struct ptr *t;
 	int status;
 	struct flow src_flow, target_flow, ruri_flow;
-	int have_src = 0, have_target = 0;
+	int have_src = 0, have_target = 0, bad_token = 0;
 	unsigned natd = 0;
 	char *orig_contact = NULL, *decoded = NULL, orig_buf[REG_CONTACT_MAX];
 
@@ -647,26 +676,68 @@ static int proxy_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, s
 
 	{
 		int have = 0;
-		er.had_own_route = strip_own_routes(p, msg, sip, &target_flow, &have) > 0;
+		er.had_own_route =
+		        strip_own_routes(p, msg, sip, &target_flow, &have, &bad_token) > 0;
 		have_target = have;
 	}
 	ai = msg_addrinfo(msg);
 	er.from_upstream = ai && ai->ai_addr && from_upstream(p, ai->ai_addr);
 	/* The flow token in our Record-Route names the device end of the
 	 * dialog: it routes the upstream's requests to the device, never the
-	 * device's own requests back to itself. */
-	if (!er.from_upstream)
+	 * device's own requests back to itself.  A device's request is routed
+	 * upstream whatever its Route says, so its tokens decide nothing. */
+	if (!er.from_upstream) {
 		have_target = 0;
+		bad_token = 0;
+	}
 	/* In a dialog the Route already named the flow, but a Request-URI that
 	 * is one of our rewritten Contacts must still become the device's own
 	 * Contact again (path = no). */
-	if (er.from_upstream && !sip->sip_route && url_is_self(p, sip->sip_request->rq_url) &&
-	    ruri_contact_token(p, sip->sip_request->rq_url, have_target ? &ruri_flow : &target_flow,
-	                       &decoded) == 0) {
-		have_target = 1;
-		snprintf(orig_buf, sizeof orig_buf, "%s", decoded);
-		orig_contact = orig_buf;
-		free(decoded);
+	if (er.from_upstream && !sip->sip_route && url_is_self(p, sip->sip_request->rq_url)) {
+		int r = ruri_contact_token(p, sip->sip_request->rq_url,
+		                           have_target ? &ruri_flow : &target_flow, &decoded);
+		if (r == 0) {
+			have_target = 1;
+			snprintf(orig_buf, sizeof orig_buf, "%s", decoded);
+			orig_contact = orig_buf;
+			free(decoded);
+		} else if (r != -ENOENT && !bad_token) {
+			bad_token = r;
+		}
+	}
+	/* A token that does not verify is never routed by anything else (the
+	 * private Request-URI behind it is meaningless, or chosen by an
+	 * attacker): refused here, and nothing is sent anywhere. */
+	if (bad_token) {
+		p->stats.refused++;
+		p->stats.bad_tokens++;
+		log_warn("refused %s %s from %s: flow token %s; %s",
+		         sip->sip_request->rq_method_name, sip->sip_call_id->i_id, src,
+		         bad_token == -EBADMSG
+		                 ? "fails its HMAC (altered, forged or another secret)"
+		                 : "malformed",
+		         sip->sip_request->rq_method == sip_method_ack ? "ACK dropped" : "403");
+		msg_destroy(msg);
+		return sip->sip_request->rq_method == sip_method_ack ? 200 : 403;
+	}
+	/* RFC 5626 §5.3: a valid token whose flow is gone (the device
+	 * unregistered, re-registered over another flow, or stopped answering
+	 * keepalives) gets 430 Flow Failed, so that the registrar can try the
+	 * device's other flows.  In-dialog requests are left to the flow
+	 * itself: devices that never registered have dialogs too. */
+	if (er.from_upstream && have_target && !sip->sip_route && !sip->sip_to->a_tag &&
+	    sip->sip_request->rq_method != sip_method_ack &&
+	    sip->sip_request->rq_method != sip_method_cancel && !flow_registered(p, &target_flow)) {
+		char fl[96] = "?";
+		flow_format(&target_flow, fl, sizeof fl);
+		p->stats.flow_failed++;
+		log_warn("refused %s %s from %s: flow %s is gone (no live registration); 430",
+		         sip->sip_request->rq_method_name, sip->sip_call_id->i_id, src, fl);
+		msg_destroy(msg);
+		/* Sofia knows no phrase for 430: answer here, nta then only
+		 * destroys the transaction. */
+		nta_incoming_treply(irq, 430, FLOW_FAILED_PHRASE, TAG_END());
+		return 430;
 	}
 	if (!er.from_upstream) {
 		have_src = flow_of_request(p, irq, msg, &src_flow) == 0;
@@ -1005,8 +1076,6 @@ static int ptr_prepare(struct ptr *t, const url_t *next_hop)
 	if (!c)
 		return -ENOMEM;
 	cs = sip_object(c);
-	if (dev_flow && flow_token_encode(dev_flow, p->flow_key, tok, sizeof tok) > 0)
-		token = tok;
 	if (t->new_ruri) {
 		url_t *u = url_make(msg_home(c), t->new_ruri);
 		if (u) {
@@ -1023,6 +1092,9 @@ static int ptr_prepare(struct ptr *t, const url_t *next_hop)
 		sip_add_tl(c, cs, SIPTAG_MAX_FORWARDS_STR("70"), TAG_END());
 	}
 	if (creates_dialog(t->method) && !(cs->sip_to && cs->sip_to->a_tag)) {
+		/* The HMAC is only worth computing for a Record-Route. */
+		if (dev_flow && flow_token_encode(dev_flow, p->flow_key, tok, sizeof tok) > 0)
+			token = tok;
 		in_tp = nta_incoming_transport(p->agent, t->server, NULL);
 		if (in_tp) {
 			in_proto = tport_name(in_tp)->tpn_proto;
@@ -1064,17 +1136,19 @@ static int ptr_prepare(struct ptr *t, const url_t *next_hop)
 static int ptr_send(struct ptr *t, const url_string_t *route, tport_t *tp)
 {
 	struct proxy *p = t->proxy;
-	msg_t *copy;
+	msg_t *fwd = t->fwd;
 
-	/* nta takes the message it is given; we keep t->fwd for failover. */
-	copy = msg_copy(t->fwd);
-	if (!copy)
-		return -ENOMEM;
-	t->client = nta_outgoing_mcreate(p->agent, ptr_response, t, route, copy,
-					 NTATAG_BRANCH_KEY(t->branch), TAG_IF(tp, NTATAG_TPORT(tp)),
-					 TAG_END());
+	/* nta takes the message it is given.  A failover rebuilds the copy
+	 * from t->msg (ptr_prepare), so there is no need to keep a second
+	 * copy of every forwarded request alive for the transaction's life. */
+	if (!fwd)
+		return -EINVAL;
+	t->fwd = NULL;
+	t->client = nta_outgoing_mcreate(p->agent, ptr_response, t, route, fwd,
+	                                 NTATAG_BRANCH_KEY(t->branch), TAG_IF(tp, NTATAG_TPORT(tp)),
+	                                 TAG_END());
 	if (!t->client) {
-		msg_destroy(copy);
+		msg_destroy(fwd);
 		return -EIO;
 	}
 	p->stats.forwarded++;
@@ -1136,7 +1210,8 @@ static int ptr_forward(struct ptr *t, enum edge_verdict v)
 			if (!tp) {
 				su_free(p->home, ru);
 				log_info("flow %s is closed; 430", route);
-				return 430; /* RFC 5626 §5.3: Flow Failed */
+				/* RFC 5626 §5.3: Flow Failed */
+				return respond(t, 430, FLOW_FAILED_PHRASE);
 			}
 		}
 		r = ptr_prepare(t, ru);
@@ -1197,7 +1272,7 @@ static void binding_identity(sip_contact_t const *m, struct reg_binding *b)
 	const char *inst = header_param(m->m_params, "+sip.instance");
 	const char *regid = header_param(m->m_params, "reg-id");
 
-	snprintf(b->instance, sizeof b->instance, "%s", inst ? inst : "");
+	b->instance = inst ? inst : "";
 	b->reg_id = regid ? (unsigned)strtoul(regid, NULL, 10) : 0;
 	b->outbound = url_has_param(m->m_url, "ob") != 0;
 }
@@ -1217,9 +1292,12 @@ static void register_accepted(struct ptr *t, sip_t const *rs)
 		return;
 	aor[sizeof aor - 1] = '\0';
 	for (sip_contact_t const *m = rq->sip_contact; m; m = m->m_next) {
-		struct reg_binding b;
+		struct reg_binding b, *old;
+		char contact[REG_CONTACT_MAX];
 		unsigned exp = 0;
 		int found = 0;
+		struct flow old_flow;
+		bool moved = false;
 
 		memset(&b, 0, sizeof b);
 		if (m->m_url->url_type == url_any) {
@@ -1227,10 +1305,11 @@ static void register_accepted(struct ptr *t, sip_t const *rs)
 				state_changed(p);
 			continue;
 		}
-		snprintf(b.aor, sizeof b.aor, "%s", aor);
-		if (url_e(b.contact, sizeof b.contact, m->m_url) >= (isize_t)sizeof b.contact)
+		b.aor = aor;
+		if (url_e(contact, sizeof contact, m->m_url) >= (isize_t)sizeof contact)
 			continue;
-		b.contact[sizeof b.contact - 1] = '\0';
+		contact[sizeof contact - 1] = '\0';
+		b.contact = contact;
 		binding_identity(m, &b);
 		/* Find this contact among those the registrar returned. */
 		for (sip_contact_t const *g = rs->sip_contact; g && !found; g = g->m_next) {
@@ -1262,13 +1341,27 @@ static void register_accepted(struct ptr *t, sip_t const *rs)
 		b.expires = now + exp;
 		if (b.natd && b.flow.transport == CFG_TP_UDP && p->cfg->sip.keepalive != CFG_KA_OFF)
 			b.ka_due = now + p->cfg->sip.keepalive_interval;
+		/* A device that re-registers from a new NAT port (or a new TCP
+		 * connection) replaces its flow: requests carrying the old
+		 * flow's token get 430 from now on (RFC 5626 §5.3). */
+		old = reg_find(p->reg, b.aor, b.contact, b.instance, b.reg_id);
+		if (old && !flow_equal(&old->flow, &b.flow)) {
+			old_flow = old->flow;
+			moved = true;
+		}
 		int r = reg_update(p->reg, &b, NULL);
 		if (r >= 0) {
-			char fl[96];
+			char fl[96], ofl[96];
 			flow_format(&b.flow, fl, sizeof fl);
+			if (moved && flow_format(&old_flow, ofl, sizeof ofl) > 0)
+				log_info("flow of %s (%s) moved from %s to %s", b.aor, b.contact,
+				         ofl, fl);
 			log_info("%s %s via %s%s, %us", r ? "registered" : "refreshed", b.aor, fl,
 				 b.natd ? " (NAT)" : "", exp);
 			state_changed(p);
+		} else {
+			log_warn("cannot keep the binding of %s (%s): %s", b.aor, b.contact,
+			         strerror(-r));
 		}
 	}
 }
@@ -1471,8 +1564,24 @@ static void ka_free(struct ptr *k)
 	su_free(p->home, k);
 }
 
-/* Response (or local timeout) to a keepalive OPTIONS.  Any response from
- * the device, even an error, proves the flow still works. */
+/* One keepalive miss: the keepalive before this one got no answer within
+ * a keepalive interval, or nta reported it failed (ICMP, 408). */
+static void ka_miss(struct proxy *p, struct reg_binding *b)
+{
+	b->ka_waiting = false;
+	b->ka_failures++;
+	if (b->ka_failures >= p->cfg->sip.keepalive_failures && !b->unreachable) {
+		b->unreachable = true;
+		log_warn("device %s (%s) unreachable: %u keepalives unanswered", b->aor, b->contact,
+		         b->ka_failures);
+	}
+}
+
+/* Response (or local failure) to a keepalive OPTIONS.  Any response from
+ * the device, even an error, proves the flow still works, and so does a
+ * late answer to an earlier keepalive.  A failure counts only for the
+ * keepalive still awaited: older ones were counted as missed when the
+ * next one was sent. */
 static int ka_response(struct ptr *k, nta_outgoing_t *orq, sip_t const *sip)
 {
 	struct proxy *p = k->proxy;
@@ -1484,19 +1593,18 @@ static int ka_response(struct ptr *k, nta_outgoing_t *orq, sip_t const *sip)
 	b = reg_find(p->reg, k->ka_aor, k->ka_contact, k->ka_instance, k->ka_reg_id);
 	if (b) {
 		/* nta answers 408 itself on timeout and 503 on a transport
-		 * error: both mean the device did not answer. */
+		 * error (ICMP), with a response object of its own: both mean
+		 * the device did not answer. */
 		if (status == 408 || status == 503) {
-			b->ka_failures++;
-			if (b->ka_failures >= p->cfg->sip.keepalive_failures && !b->unreachable) {
-				b->unreachable = true;
-				log_warn("device %s (%s) unreachable: %u keepalives unanswered", b->aor,
-					 b->contact, b->ka_failures);
-			}
+			if (b->ka_waiting && b->ka_seq == k->ka_seq)
+				ka_miss(p, b);
 		} else {
 			if (b->unreachable)
 				log_info("device %s (%s) reachable again", b->aor, b->contact);
 			b->ka_failures = 0;
 			b->unreachable = false;
+			if (b->ka_seq == k->ka_seq)
+				b->ka_waiting = false;
 			b->last_ka_ok = time(NULL);
 		}
 	}
@@ -1519,6 +1627,13 @@ static void ka_send_options(struct proxy *p, struct reg_binding *b)
 	k->ka_contact = su_strdup(p->home, b->contact);
 	k->ka_instance = su_strdup(p->home, b->instance);
 	k->ka_reg_id = b->reg_id;
+	/* Missed-keepalive detection is ours, in keepalive intervals: the
+	 * previous keepalive still unanswered now is one miss.  No timer per
+	 * keepalive: the binding's heap entry brings us back here. */
+	if (b->ka_waiting)
+		ka_miss(p, b);
+	k->ka_seq = ++b->ka_seq;
+	b->ka_waiting = true;
 	m = nta_msg_create(p->agent, 0);
 	if (!m || !k->ka_aor || !k->ka_contact || !k->ka_instance) {
 		if (m)
@@ -1654,9 +1769,64 @@ static void tick(su_root_magic_t *m, su_timer_t *timer, struct ptr *stateless)
 		b->ka_due = p->cfg->sip.keepalive == CFG_KA_OFF ? 0 : now + p->cfg->sip.keepalive_interval;
 		reg_reschedule(p->reg, b);
 	}
-	if (p->reg_dirty && now - p->last_save >= STATE_SAVE_INTERVAL_SEC)
+	if (p->reg_dirty &&
+	    now - p->last_save >=
+	            STATE_SAVE_INTERVAL_SEC + (time_t)(reg_count(p->reg) / STATE_SAVE_PER_SEC))
 		save_state(p, now);
+#ifdef __GLIBC__
+	if (now - p->last_trim >= TRIM_INTERVAL_SEC) {
+		usize_t irqs = 0, orqs = 0;
+		/* Only once the storm is over: trimming while transactions
+		 * still churn gives back pages that are faulted in again at
+		 * once. */
+		nta_agent_get_stats(p->agent, NTATAG_S_IRQ_HASH_USED_REF(irqs),
+		                    NTATAG_S_ORQ_HASH_USED_REF(orqs), TAG_END());
+		if (irqs + orqs < TRIM_QUIET_TRANSACTIONS) {
+			p->last_trim = now;
+			malloc_trim(0);
+		}
+	}
+#endif
 	report_bad_messages(p, now);
+}
+
+struct collect_ctx {
+	struct reg_binding **v;
+	size_t n;
+};
+
+static void collect_binding(void *arg, struct reg_binding *b)
+{
+	struct collect_ctx *c = arg;
+
+	c->v[c->n++] = b;
+}
+
+/* Restored bindings of NATed UDP devices need their keepalives again, or
+ * their NAT bindings close soon after a restart.  They are spread over one
+ * interval so that 100 000 restored devices do not get them all at once. */
+static void restart_keepalives(struct proxy *p)
+{
+	const struct cfg_sip *sip = &p->cfg->sip;
+	struct collect_ctx c = {0};
+	time_t now = time(NULL);
+	size_t n = reg_count(p->reg);
+
+	if (sip->keepalive == CFG_KA_OFF || !n)
+		return;
+	c.v = malloc(n * sizeof *c.v);
+	if (!c.v)
+		return;
+	/* Collect first: rescheduling reorders the heap reg_foreach walks. */
+	reg_foreach(p->reg, collect_binding, &c);
+	for (size_t i = 0; i < c.n; i++) {
+		struct reg_binding *b = c.v[i];
+		if (!b->natd || b->flow.transport != CFG_TP_UDP)
+			continue;
+		b->ka_due = now + 1 + (time_t)(i % sip->keepalive_interval);
+		reg_reschedule(p->reg, b);
+	}
+	free(c.v);
 }
 
 /* The flow secret: configured, or kept in state_dir so that tokens in the
@@ -1692,6 +1862,8 @@ static int setup_state(struct proxy *p)
 		snprintf(path, sizeof path, "%s/registrations", sip->state_dir);
 		p->state_file = su_strdup(p->home, path);
 		r = reg_load(p->reg, path, time(NULL), &bad);
+		if (r > 0)
+			restart_keepalives(p);
 		if (r < 0)
 			log_warn("cannot read %s: %s", path, strerror(-r));
 		else if (r > 0 || bad)

@@ -319,9 +319,10 @@ def stop_pid(p, secs=10):
 class System:
     """One proxy: how to start it pinned on the proxy CPU."""
 
-    def __init__(self, a, name):
+    def __init__(self, a, name, mode="invite"):
         self.a = a
         self.name = name
+        self.mode = mode
         self.p = None
         self.dir = os.path.join(a.tmp, name)
         os.makedirs(self.dir, exist_ok=True)
@@ -335,15 +336,18 @@ class System:
         if self.name.startswith("sipnatd"):
             relay = "always" if self.name == "sipnatd-relay" else "never"
             conf = os.path.join(self.dir, "sipnat.conf")
+            # No keepalives: the devices are SIPp, which would not answer
+            # them, and the Kamailio script pings nobody either.
             with open(conf, "w") as f:
                 f.write("[sip]\nlisten = udp:%s:%d\nupstream = sip:%s:%d\n"
-                        "state_dir = %s/state\n"
+                        "state_dir = %s/state\nkeepalive = off\n"
                         "[relay]\nmode = %s\n"
                         "[control]\nsocket = %s/control.sock\n"
                         "[log]\nlevel = warn\n"
                         % (PROXY_IP, a.port, UAS_IP, a.uas_port, self.dir, relay, self.dir))
             return [a.sipnatd, "-f", "-c", conf]
-        return [a.kamailio, "-f", os.path.join(HERE, "kamailio.cfg"), "-DD", "-E",
+        natreg = ["-A", "WITH_NATREG"] if self.mode == "register" else []
+        return [a.kamailio, "-f", os.path.join(HERE, "kamailio.cfg"), "-DD", "-E"] + natreg + [
                 "-m", "2048", "-M", "32", "-Y", self.dir,
                 "-A", "LISTEN_SOCK=udp:%s:%d" % (PROXY_IP, a.port),
                 "-A", 'UAS_HOST="%s"' % UAS_IP, "-A", 'UAS_PORT="%d"' % a.uas_port,
@@ -746,7 +750,7 @@ def main():
             for mode in a.modes:
                 if mode == "register" and name == "sipnatd-relay":
                     continue  # REGISTER has no SDP: same work as sipnatd
-                sysd = System(a, name)
+                sysd = System(a, name, mode)
                 uas = None
                 try:
                     sysd.start()

@@ -16,6 +16,7 @@
 #ifndef SIPNAT_FLOW_H
 #define SIPNAT_FLOW_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -36,19 +37,22 @@ struct flow {
  * written (without NUL), -ENOSPC if out is too small, -EINVAL for a flow
  * with an unsupported family. */
 int flow_token_encode(const struct flow *f, const uint8_t key[FLOW_KEY_LEN], char *out,
-		      size_t outlen);
+                      size_t outlen);
 
 /* Returns 0, -EINVAL for something that is not a token, -EBADMSG when the
  * signature does not match (forged or made with another secret). */
 int flow_token_decode(const char *tok, size_t len, const uint8_t key[FLOW_KEY_LEN],
-		      struct flow *out);
+                      struct flow *out);
 
 /* A Contact parameter value holding the flow and the device's own Contact
  * URI, signed together.  Same return conventions as above. */
 int flow_contact_encode(const struct flow *f, const char *contact, const uint8_t key[FLOW_KEY_LEN],
-			char *out, size_t outlen);
+                        char *out, size_t outlen);
 int flow_contact_decode(const char *tok, size_t len, const uint8_t key[FLOW_KEY_LEN],
-			struct flow *out, char **contact);
+                        struct flow *out, char **contact);
+
+/* Same transport, address and port (other sockaddr bytes are ignored). */
+bool flow_equal(const struct flow *a, const struct flow *b);
 
 /* "udp:192.0.2.1:5060" style, for logs and state files. */
 int flow_format(const struct flow *f, char *out, size_t outlen);

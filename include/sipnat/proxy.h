@@ -32,7 +32,9 @@ struct proxy_stats {
 	uint64_t requests;   /* requests received (all methods) */
 	uint64_t forwarded;  /* requests forwarded statefully or not */
 	uint64_t responses;  /* responses relayed back */
-	uint64_t refused;    /* 403 for relay attempts */
+	uint64_t refused;    /* 403 for relay attempts and bad flow tokens */
+	uint64_t bad_tokens; /* flow tokens that failed verification (403) */
+	uint64_t flow_failed; /* valid tokens for flows that are gone (430) */
 	uint64_t loops;      /* 482 */
 	uint64_t too_many_hops; /* 483 */
 	uint64_t failovers;  /* upstream switched on timeout/503 */

@@ -11,9 +11,10 @@
  * whose expiry or keepalive is next, so one periodic timer serves 100 000
  * devices.
  *
- * Threads: [sip] only (no locking).  Memory: the table owns its bindings;
- * pointers returned stay valid until the binding is removed or the table
- * freed.
+ * Threads: [sip] only (no locking).  Memory: the table owns its bindings
+ * (kept in its own size-classed slabs, see reg.c); pointers returned stay
+ * valid until the binding is removed, updated with reg_update(), or the
+ * table freed.
  */
 #ifndef SIPNAT_REG_H
 #define SIPNAT_REG_H
@@ -24,27 +25,35 @@
 
 #include "sipnat/flow.h"
 
-#define REG_AOR_MAX 256
-#define REG_CONTACT_MAX 512
+#define REG_AOR_MAX      256
+#define REG_CONTACT_MAX  512
 #define REG_INSTANCE_MAX 128
 
+/* A binding.  The strings of a stored binding live in the same block as
+ * the struct (about 230 bytes plus the strings, rounded up to 64: with the
+ * hash and heap entries about 400 bytes per device); as input to
+ * reg_update() they are the caller's and are copied.  None is NULL (""
+ * when absent). */
 struct reg_binding {
-	char aor[REG_AOR_MAX];         /* To URI of the REGISTER */
-	char contact[REG_CONTACT_MAX]; /* the device's own Contact URI */
-	char instance[REG_INSTANCE_MAX]; /* +sip.instance, "" if none */
-	unsigned reg_id;               /* RFC 5626 reg-id, 0 if none */
-	bool outbound;                 /* RFC 5626 ;ob in the Contact */
+	const char *aor;      /* To URI of the REGISTER, < REG_AOR_MAX */
+	const char *contact;  /* the device's own Contact URI */
+	const char *instance; /* +sip.instance, "" if none */
+	unsigned reg_id;      /* RFC 5626 reg-id, 0 if none */
+	bool outbound;        /* RFC 5626 ;ob in the Contact */
+	bool unreachable;     /* keepalive_failures misses in a row */
+	bool ka_waiting;      /* keepalive ka_seq not answered yet */
 	struct flow flow;
-	time_t expires;                /* absolute, as granted upstream */
-	unsigned natd;                 /* natd predicates that fired */
+	time_t expires; /* absolute, as granted upstream */
+	unsigned natd;  /* natd predicates that fired */
 	/* keepalive state */
-	time_t ka_due;                 /* 0 = no keepalive */
+	time_t ka_due; /* 0 = no keepalive */
 	time_t last_ka_ok;
-	unsigned ka_failures;
-	bool unreachable;
+	unsigned ka_failures; /* consecutive keepalive misses */
+	unsigned ka_seq;      /* sequence of the last keepalive sent */
 	/* private */
 	size_t heap_index;
-	struct reg_binding *hnext;     /* hash chain */
+	struct reg_binding *hnext; /* AOR hash chain */
+	struct reg_binding *fnext; /* flow hash chain */
 };
 
 struct reg;
@@ -54,19 +63,21 @@ void reg_free(struct reg *r);
 
 /* Inserts or updates the binding identified by (aor, instance, reg_id) when
  * an instance is given, else by (aor, contact).  The new flow replaces the
- * old one.  *out (optional) gets the stored binding.  Returns 0, 1 when a
- * new binding was created, or -ENOMEM / -ENOSPC. */
+ * old one; every other field is taken from *in too (the caller carries
+ * over keepalive state it wants to keep).  *out (optional) gets the stored binding, which may have
+ * moved (pointers to the previous one are invalid).  Returns 0, 1 when a
+ * new binding was created, or -ENOMEM / -ENOSPC (a string too long). */
 int reg_update(struct reg *r, const struct reg_binding *b, struct reg_binding **out);
 
 /* Removes one binding (matched as in reg_update) or, with contact "*",
  * every binding of aor.  Returns how many were removed. */
 int reg_remove(struct reg *r, const char *aor, const char *contact, const char *instance,
-	       unsigned reg_id);
+               unsigned reg_id);
 void reg_remove_binding(struct reg *r, struct reg_binding *b);
 
 struct reg_binding *reg_find(struct reg *r, const char *aor, const char *contact,
-			     const char *instance, unsigned reg_id);
-/* A binding whose flow is f (any of them), or NULL. */
+                             const char *instance, unsigned reg_id);
+/* A binding whose flow is f (any of them), or NULL.  Hashed: O(1). */
 struct reg_binding *reg_find_flow(struct reg *r, const struct flow *f);
 size_t reg_count(const struct reg *r);
 

@@ -339,3 +339,290 @@ assert_sipnatd() {
 assert_pbx() {
 	grep -Eq -- "$1" "$WORK/pbx.log" || fail "${2:-the PBX log} has no line matching '$1'"
 }
+
+# ---- sipp phones, a registrar stand-in and a PBX that uses stored Paths,
+# for the flow-token and re-registration tests.
+
+# start_registrar: a registrar stand-in on pbx (198.51.100.20:5060, UDP)
+# that answers every REGISTER with 200, returning each Contact with the
+# expiry asked for (none for Expires: 0, RFC 3261 §10.3 step 7) and the
+# Path it received, and OPTIONS with 200.  Every request it receives is
+# appended to $WORK/registrar.log.  Bounded life (600 s).
+start_registrar() {
+	cat >"$WORK/registrar.py" <<'PYEOF'
+import re, socket, sys, time
+addr, log = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((addr, 5060))
+s.settimeout(1.0)
+end = time.time() + 600
+while time.time() < end:
+    try:
+        data, src = s.recvfrom(65535)
+    except socket.timeout:
+        continue
+    text = data.decode(errors="replace")
+    with open(log, "a") as f:
+        f.write(text.replace("\r", "") + "\n----\n")
+    head = text.split("\r\n\r\n", 1)[0].split("\r\n")
+    if not head or head[0].startswith("SIP/2.0"):
+        continue
+    method = head[0].split(" ", 1)[0]
+    if method not in ("REGISTER", "OPTIONS"):
+        continue
+    keep, contacts, path, expires = [], [], [], None
+    for h in head[1:]:
+        name = h.split(":", 1)[0].strip().lower()
+        value = h.split(":", 1)[1].strip() if ":" in h else ""
+        if name in ("via", "v", "from", "f", "call-id", "i", "cseq"):
+            keep.append(h)
+        elif name in ("to", "t"):
+            keep.append(h + ("" if ";tag=" in h else ";tag=reg1"))
+        elif name in ("contact", "m"):
+            contacts += [c.strip() for c in value.split(",")]
+        elif name == "path":
+            path.append(value)
+        elif name == "expires":
+            expires = int(value)
+    out = ["SIP/2.0 200 OK"] + keep
+    if method == "REGISTER":
+        for c in contacts:
+            m = re.search(r";\s*expires=(\d+)", c)
+            e = int(m.group(1)) if m else (expires if expires is not None else 3600)
+            c = re.sub(r";\s*expires=\d+", "", c)
+            if e > 0 and c != "*":
+                out.append("Contact: %s;expires=%d" % (c, e))
+        for p in path:
+            out.append("Path: " + p)
+    out.append("Content-Length: 0")
+    s.sendto(("\r\n".join(out) + "\r\n\r\n").encode(), src)
+PYEOF
+	bash "$LAB" exec pbx python3 "$WORK/registrar.py" "$PBX_IP" "$WORK/registrar.log" \
+		>>"$WORK/registrar.err.log" 2>&1 &
+	# shellcheck disable=SC2034 # for the caller; `sipnat-lab down` stops it
+	REGISTRAR_PID=$!
+	wait_for 10 listening pbx udp "$PBX_IP:5060" || fail "the registrar stand-in did not start"
+}
+
+# registered_path_token N: the flow token in the Path of the N-th REGISTER
+# the registrar stand-in received (1 = first).
+registered_path_token() {
+	sed -n 's/^Path: <sip:\([A-Za-z0-9_-]*\)@.*/\1/p' "$WORK/registrar.log" | sed -n "${1}p"
+}
+
+# flow_token SECRET TRANSPORT IP PORT: a flow token as sipnatd would make
+# it with flow_secret = SECRET (flow.c: version 1, transport, family 4,
+# address, port, first 12 bytes of HMAC-SHA256, base64url without padding;
+# the key is HMAC-SHA256 keyed with "sipnat flow secret v1" over SECRET).
+flow_token() {
+	python3 - "$@" <<'PYEOF'
+import base64, hashlib, hmac, socket, struct, sys
+secret, tp, ip, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+key = hmac.new(b"sipnat flow secret v1", secret.encode(), hashlib.sha256).digest()
+body = bytes([1, {"udp": 0, "tcp": 1, "tls": 2}[tp], 4]) + socket.inet_aton(ip) + struct.pack("!H", port)
+tok = body + hmac.new(key, body, hashlib.sha256).digest()[:12]
+print(base64.urlsafe_b64encode(tok).decode().rstrip("="))
+PYEOF
+}
+
+# token_flow TOKEN: "IP PORT" of the flow a token names (not verified).
+token_flow() {
+	python3 - "$1" <<'PYEOF'
+import base64, socket, struct, sys
+t = sys.argv[1]
+b = base64.urlsafe_b64decode(t + "=" * (-len(t) % 4))
+print(socket.inet_ntoa(b[3:7]), struct.unpack("!H", b[7:9])[0])
+PYEOF
+}
+
+# pbx_invite EXPECT RURI ROUTE-TOKEN: sipp on pbx (port 5080+n) sends one
+# INVITE for RURI to sipnatd with Route <sip:ROUTE-TOKEN@sipnatd;lr>, as a
+# PBX does with a Path it stored.  EXPECT 200: the call is completed (ACK,
+# BYE through sipnatd's Record-Route); otherwise that final status must be
+# the answer (the ACK for it is hop by hop: sipnatd's transaction absorbs
+# its retransmissions or times out).  Returns sipp's status; files in
+# $WORK/inviteN.
+INVITE_N=0
+pbx_invite() {
+	INVITE_N=$((INVITE_N + 1))
+	INVITE_DIR="$WORK/invite$INVITE_N"
+	mkdir -p "$INVITE_DIR"
+	if [ "$1" = 200 ]; then
+		_tail='  <recv response="200" rrs="true"/>
+  <send><![CDATA[
+
+ACK [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+[routes]
+From: <sip:pbx@[local_ip]>;tag=[pid]p[call_number]
+[last_To:]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <pause milliseconds="300"/>
+  <send retrans="500"><![CDATA[
+
+BYE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+[routes]
+From: <sip:pbx@[local_ip]>;tag=[pid]p[call_number]
+[last_To:]
+Call-ID: [call_id]
+CSeq: 2 BYE
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <recv response="200"/>'
+	else
+		_tail="  <recv response=\"$1\"/>"
+	fi
+	cat >"$INVITE_DIR/uac.xml" <<XMLEOF
+<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="pbx invite">
+  <send retrans="500"><![CDATA[
+
+INVITE $2 SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+Route: <sip:$3@$PUB_IP:5060;lr>
+From: <sip:pbx@[local_ip]>;tag=[pid]p[call_number]
+To: <$2>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: <sip:pbx@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=pbx 1 1 IN IP4 [local_ip]
+s=-
+c=IN IP4 [local_ip]
+t=0 0
+m=audio 4000 RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+
+]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+$_tail
+</scenario>
+XMLEOF
+	(cd "$INVITE_DIR" && exec timeout -k 2 20 ip netns exec "${SIPNAT_LAB_PREFIX}pbx" \
+		sipp -nostdin -sf uac.xml -i "$PBX_IP" -p $((5080 + INVITE_N)) -rsa "$PUB_IP:5060" \
+		"$PUB_IP:5060" -m 1 -timeout 12s -timeout_error -trace_msg -trace_err \
+		>sipp.log 2>&1)
+}
+
+# invite_messages: the last pbx_invite's message trace without CRs.
+invite_messages() {
+	cat "$INVITE_DIR"/*_messages.log 2>/dev/null | tr -d '\r'
+}
+
+# invite_status: the last pbx_invite's final status line.
+invite_status() {
+	_o=$(invite_messages | sed -n 's/^SIP\/2.0 \([2-6][0-9][0-9].*\)/\1/p' | tail -n 1)
+	echo "${_o:-no final response}"
+}
+
+# device NAME IP PORT USER CONTACT-PORT ACTION SECONDS: a minimal phone
+# (python, UDP) in namespace NAME on IP:PORT with sipnatd as outbound
+# proxy.  ACTION: "register" (REGISTER USER@PBX, Contact
+# sip:USER@IP:CONTACT-PORT, Expires 300, then exit), "unregister" (the
+# same with Expires: 0), "answer" (register, then answer one INVITE with
+# 200 and its BYE), "listen" (only record what arrives).  Every message it
+# receives goes to DEVICE_DIR/messages.log.  Runs in the background for at
+# most SECONDS (PID in DEVICE_PID); exit status 0 when ACTION completed.
+DEVICE_N=0
+device() {
+	DEVICE_N=$((DEVICE_N + 1))
+	DEVICE_DIR="$WORK/dev-$1-$3-$DEVICE_N"
+	mkdir -p "$DEVICE_DIR"
+	[ -f "$WORK/device.py" ] || cat >"$WORK/device.py" <<'PYEOF'
+import random, socket, sys, time
+ip, port, user, cport, action, secs, log, proxy, pbx = sys.argv[1:10]
+port, cport, end = int(port), int(cport), time.time() + float(secs)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((ip, port))
+s.settimeout(0.2)
+PROXY = (proxy, 5060)
+
+def out(text):
+    s.sendto(text.replace("\n", "\r\n").encode(), PROXY)
+
+def recv():
+    try:
+        data, _ = s.recvfrom(65535)
+    except socket.timeout:
+        return None
+    text = data.decode(errors="replace").replace("\r", "")
+    with open(log, "a") as f:
+        f.write(text + "\n----\n")
+    head = text.split("\n\n", 1)[0].split("\n")
+    return head[0], head[1:]
+
+def hdrs(lines, *names):
+    return [l for l in lines if l.split(":", 1)[0].strip().lower() in names]
+
+def register(expires):
+    cseq = int(time.time() * 10) % 2000000000
+    msg = ("REGISTER sip:%s SIP/2.0\nVia: SIP/2.0/UDP %s:%d;branch=z9hG4bK%08x;rport\n"
+           "From: <sip:%s@%s>;tag=dev%d\nTo: <sip:%s@%s>\nCall-ID: reg-%s-%d@%s\n"
+           "CSeq: %d REGISTER\nContact: <sip:%s@%s:%d>\nExpires: %d\nMax-Forwards: 70\n"
+           "Content-Length: 0\n\n" % (pbx, ip, port, random.getrandbits(32), user, pbx, cport,
+                                     user, pbx, user, cport, ip, cseq, user, ip, cport, expires))
+    for _ in range(16):
+        out(msg)
+        t = time.time() + 0.5
+        while time.time() < t:
+            m = recv()
+            if m and m[0].startswith("SIP/2.0 ") and hdrs(m[1], "cseq") and \
+                    hdrs(m[1], "cseq")[0].split(":", 1)[1].split()[0] == str(cseq):
+                if m[0].startswith("SIP/2.0 1"):
+                    continue
+                return m[0].startswith("SIP/2.0 2")
+    return False
+
+def reply(first, lines, code, extra=""):
+    to = hdrs(lines, "to", "t")[0]
+    if code == "200 OK" and ";tag=" not in to:
+        to += ";tag=devcall"
+    r = ["SIP/2.0 " + code] + hdrs(lines, "via", "v", "record-route") + \
+        hdrs(lines, "from", "f") + [to] + hdrs(lines, "call-id", "i", "cseq")
+    s.sendto(("\r\n".join(r) + "\r\n" + extra + "Content-Length: 0\r\n\r\n").encode(), PROXY)
+
+if action == "listen":
+    while time.time() < end:
+        recv()
+    sys.exit(0)
+if not register(0 if action == "unregister" else 300):
+    sys.exit("REGISTER failed")
+if action in ("register", "unregister"):
+    sys.exit(0)
+while time.time() < end:
+    m = recv()
+    if not m or m[0].startswith("SIP/2.0"):
+        continue
+    method = m[0].split(" ", 1)[0]
+    if method == "INVITE":
+        reply(m[0], m[1], "200 OK", "Contact: <sip:%s@%s:%d>\r\n" % (user, ip, cport))
+    elif method in ("BYE", "OPTIONS"):
+        reply(m[0], m[1], "200 OK")
+        if method == "BYE":
+            sys.exit(0)
+sys.exit("no call")
+PYEOF
+	(exec timeout -k 2 $(($7 + 2)) ip netns exec "${SIPNAT_LAB_PREFIX}$1" python3 "$WORK/device.py" \
+		"$2" "$3" "$4" "$5" "$6" "$7" "$DEVICE_DIR/messages.log" "$PUB_IP" "$PBX_IP" \
+		>"$DEVICE_DIR/device.log" 2>&1) &
+	# shellcheck disable=SC2034 # for the caller
+	DEVICE_PID=$!
+}
+
+# device_messages DIR: what a device received.
+device_messages() {
+	cat "$1/messages.log" 2>/dev/null
+}

@@ -43,16 +43,18 @@ static void assert_same_flow(const struct flow *a, const struct flow *b)
 START_TEST(token_round_trip_v4_v6)
 {
 	struct flow in[3] = {mkflow(CFG_TP_UDP, "203.0.113.101", 40123),
-			     mkflow(CFG_TP_TCP, "2001:db8::5", 5060),
-			     mkflow(CFG_TP_TLS, "198.51.100.7", 1)};
+	                     mkflow(CFG_TP_TCP, "2001:db8::5", 5060),
+	                     mkflow(CFG_TP_TLS, "198.51.100.7", 1)};
 	for (int i = 0; i < 3; i++) {
 		char tok[FLOW_TOKEN_MAX];
 		struct flow out;
 		int n = flow_token_encode(&in[i], key, tok, sizeof tok);
 		ck_assert_int_gt(n, 0);
 		ck_assert_uint_eq(strlen(tok), (size_t)n);
-		ck_assert_uint_eq(strspn(tok, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
-				  (size_t)n);
+		ck_assert_uint_eq(
+		        strspn(tok,
+		               "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+		        (size_t)n);
 		ck_assert_int_eq(flow_token_decode(tok, (size_t)n, key, &out), 0);
 		assert_same_flow(&in[i], &out);
 	}
@@ -76,8 +78,13 @@ END_TEST
 START_TEST(token_malformed_rejected)
 {
 	struct flow out;
-	const char *bad[] = {"", "A", "!!!!", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-			     "AQAE", "sip:evil@example.com"};
+	const char *bad[] = {
+	        "",
+	        "A",
+	        "!!!!",
+	        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+	        "AQAE",
+	        "sip:evil@example.com"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		ck_assert_int_eq(flow_token_decode(bad[i], strlen(bad[i]), key, &out), -EINVAL);
 }
@@ -110,6 +117,28 @@ START_TEST(contact_round_trip_and_forgery)
 	ck_assert_ptr_null(c);
 	tok[n - 20] = tok[n - 20] == 'x' ? 'y' : 'x';
 	ck_assert_int_eq(flow_contact_decode(tok, (size_t)n, key, &out, &c), -EBADMSG);
+}
+END_TEST
+
+START_TEST(equal_ignores_padding_not_port_or_transport)
+{
+	struct flow a = mkflow(CFG_TP_UDP, "203.0.113.101", 40123), b = a;
+	struct flow c = mkflow(CFG_TP_UDP, "203.0.113.101", 40124);
+	struct flow d = mkflow(CFG_TP_TCP, "203.0.113.101", 40123);
+	struct flow e = mkflow(CFG_TP_UDP, "2001:db8::1", 40123), f = e;
+
+	/* Bytes past the address (sin_zero, the rest of the storage) must
+	 * not matter: flows from the state file and from the socket differ
+	 * there. */
+	memset((char *)&b.remote + sizeof(struct sockaddr_in), 0x5a,
+	       sizeof b.remote - sizeof(struct sockaddr_in));
+	ck_assert(flow_equal(&a, &b));
+	ck_assert(!flow_equal(&a, &c));
+	ck_assert(!flow_equal(&a, &d));
+	ck_assert(!flow_equal(&a, &e));
+	ck_assert(flow_equal(&e, &f));
+	((struct sockaddr_in6 *)&f.remote)->sin6_addr.s6_addr[15] ^= 1;
+	ck_assert(!flow_equal(&e, &f));
 }
 END_TEST
 
@@ -169,6 +198,7 @@ int main(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("text");
 	tcase_add_test(tc, format_parse);
+	tcase_add_test(tc, equal_ignores_padding_not_port_or_transport);
 	tcase_add_test(tc, secret_file_created_then_reused);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
