@@ -329,7 +329,11 @@ static int analyze_session(struct doc *d)
 			continue;
 		has_s |= line_is(l, 's');
 		has_t |= line_is(l, 't');
-		if (line_is(l, 'o') && d->o_line == NONE)
+		/* RFC 8866 §5 allows one o=; with two, Sofia and we would each
+		 * read a different one (found by fuzz_sdpr). */
+		if (line_is(l, 'o') && d->o_line != NONE)
+			return -EINVAL;
+		if (line_is(l, 'o'))
 			d->o_line = i;
 		else if (line_is(l, 'c') && d->c_line == NONE)
 			d->c_line = i;

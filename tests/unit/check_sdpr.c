@@ -40,6 +40,7 @@ static const char *const golden[] = {
         "0900-bad-no-origin",   "0901-bad-m-port",        "0902-bad-garbage",
         "0903-bad-rtcp",        "0904-bad-no-conn",       "0905-bad-version",
         "0906-bad-m-short",     "0907-bad-no-s",          "0908-bad-m-proto",
+        "0909-bad-two-origins",
 };
 #define N_GOLDEN (sizeof(golden) / sizeof(golden[0]))
 
