@@ -164,7 +164,7 @@ static int set_str(struct parse *p, char **slot, const char *value)
 }
 
 static int parse_uint(struct parse *p, const char *key, const char *value, unsigned min,
-		      unsigned max, unsigned *out)
+                      unsigned max, unsigned *out)
 {
 	char *end;
 	unsigned long v;
@@ -174,7 +174,7 @@ static int parse_uint(struct parse *p, const char *key, const char *value, unsig
 	v = strtoul(value, &end, 10);
 	if (!isdigit((unsigned char)*value) || errno || *end != '\0' || v < min || v > max) {
 		problem(p, "%s: expected a whole number from %u to %u, got '%s'", key, min, max,
-			value);
+		        value);
 		return -EINVAL;
 	}
 	*out = (unsigned)v;
@@ -222,7 +222,7 @@ static int valid_sip_uri(const char *v)
 
 /* Split a space-separated list; calls fn for each word. */
 static void each_word(struct parse *p, const char *value,
-		      void (*fn)(struct parse *p, const char *word))
+                      void (*fn)(struct parse *p, const char *word))
 {
 	char word[512];
 	const char *s = value;
@@ -333,10 +333,11 @@ static void sip_key(struct parse *p, const char *name, const char *value)
 	} else if (!strcmp(name, "nat_detect")) {
 		const char *bad = NULL;
 		if (natd_parse_list(value, &sip->nat_detect, &bad) < 0)
-			problem(p, "nat_detect: unknown test '%.*s' (use via_addr, via_port, "
-				   "contact_private, via_private, sdp_private, source_private, all, "
-				   "default or none)",
-				(int)(bad ? strcspn(bad, " \t,") : 0), bad ? bad : "");
+			problem(p,
+			        "nat_detect: unknown test '%.*s' (use via_addr, via_port, "
+			        "contact_private, via_private, sdp_private, source_private, all, "
+			        "default or none)",
+			        (int)(bad ? strcspn(bad, " \t,") : 0), bad ? bad : "");
 	} else if (!strcmp(name, "path")) {
 		parse_yesno(p, name, value, &sip->path);
 	} else if (!strcmp(name, "keepalive")) {
@@ -397,9 +398,10 @@ static void relay_key(struct parse *p, const char *name, const char *value)
 		char tail;
 		if (sscanf(value, "%u-%u%c", &lo, &hi, &tail) != 2 || lo < 1024 || hi > 65535 ||
 		    lo >= hi || hi - lo < 3)
-			problem(p, "ports: expected LOW-HIGH within 1024-65535 with at least 4 "
-				   "ports, got '%s'",
-				value);
+			problem(p,
+			        "ports: expected LOW-HIGH within 1024-65535 with at least 4 "
+			        "ports, got '%s'",
+			        value);
 		else {
 			r->port_min = (uint16_t)lo;
 			r->port_max = (uint16_t)hi;
@@ -441,7 +443,8 @@ static void control_key(struct parse *p, const char *name, const char *value)
 		char *end;
 		unsigned long v = strtoul(value, &end, 8);
 		if (end == value || *end || v > 0777)
-			problem(p, "socket_mode: expected an octal mode such as 0660, got '%s'", value);
+			problem(p, "socket_mode: expected an octal mode such as 0660, got '%s'",
+			        value);
 		else
 			c->socket_mode = (unsigned)v;
 	} else if (!strcmp(name, "metrics")) {
@@ -496,8 +499,8 @@ static void log_key(struct parse *p, const char *name, const char *value)
  * RFC 6598 shared space, link-local, multicast and reserved IPv4; IPv6
  * unspecified, loopback, ULA, link-local and multicast. */
 const char cfg_turn_default_denied[] =
-	"0.0.0.0/8 10.0.0.0/8 100.64.0.0/10 127.0.0.0/8 169.254.0.0/16 172.16.0.0/12 "
-	"192.168.0.0/16 224.0.0.0/4 240.0.0.0/4 ::/128 ::1/128 fc00::/7 fe80::/10 ff00::/8";
+        "0.0.0.0/8 10.0.0.0/8 100.64.0.0/10 127.0.0.0/8 169.254.0.0/16 172.16.0.0/12 "
+        "192.168.0.0/16 224.0.0.0/4 240.0.0.0/4 ::/128 ::1/128 fc00::/7 fe80::/10 ff00::/8";
 
 static void add_turn_listen(struct parse *p, const char *word)
 {
@@ -516,7 +519,7 @@ static void add_turn_listen(struct parse *p, const char *word)
 }
 
 static void add_cidr(struct parse *p, const char *key, const char *word, struct natd_cidr *v,
-		     size_t *n)
+                     size_t *n)
 {
 	if (*n >= CFG_MAX_TURN_CIDR) {
 		problem(p, "%s: at most %d prefixes", key, CFG_MAX_TURN_CIDR);
@@ -874,7 +877,7 @@ int cfg_load(const char *path, struct cfg **out, cfg_error_f *on_error, void *ar
 }
 
 int cfg_load_string(const char *text, const char *name, struct cfg **out, cfg_error_f *on_error,
-		    void *arg)
+                    void *arg)
 {
 	struct parse p = {.name = name, .on_error = on_error, .arg = arg, .text = text};
 

@@ -40,8 +40,7 @@ int edge_parse_host(const char *host, uint16_t port, struct sockaddr_storage *sa
 /* Reduces an address to family, 16 address bytes and port, turning
  * IPv4-mapped IPv6 into IPv4 so that a dual-stack socket's view of an IPv4
  * peer matches the configured IPv4 address. */
-static int normalize(const struct sockaddr *sa, int *family, unsigned char addr[16],
-		     uint16_t *port)
+static int normalize(const struct sockaddr *sa, int *family, unsigned char addr[16], uint16_t *port)
 {
 	memset(addr, 0, 16);
 	if (sa->sa_family == AF_INET) {
@@ -67,7 +66,7 @@ static int normalize(const struct sockaddr *sa, int *family, unsigned char addr[
 }
 
 static bool entry_matches(const struct sockaddr_storage *e, int fam, const unsigned char *a,
-			  uint16_t port, bool any_port_query)
+                          uint16_t port, bool any_port_query)
 {
 	int efam;
 	unsigned char ea[16];

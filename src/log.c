@@ -74,7 +74,7 @@ int log_enabled(enum cfg_log_level level)
 }
 
 static void log_vmsg(enum cfg_log_level level, const char *fmt, va_list ap)
-	__attribute__((format(printf, 2, 0)));
+        __attribute__((format(printf, 2, 0)));
 
 static void log_vmsg(enum cfg_log_level level, const char *fmt, va_list ap)
 {
@@ -94,7 +94,7 @@ static void log_vmsg(enum cfg_log_level level, const char *fmt, va_list ap)
 	gmtime_r(&ts.tv_sec, &tm);
 	n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
 	r = snprintf(line + n, sizeof line - n, ".%03ldZ %s: ", ts.tv_nsec / 1000000L,
-		     level_tag(level));
+	             level_tag(level));
 	if (r > 0)
 		n += (size_t)r;
 	r = vsnprintf(line + n, sizeof line - n, fmt, ap);
@@ -127,7 +127,7 @@ void log_msg(enum cfg_log_level level, const char *fmt, ...)
  * newline; we gather them until the newline so each event stays one line.
  * Sofia runs only on the SIP thread, so the static buffer is not shared. */
 static void sofia_logger(void *stream, char const *fmt, va_list ap)
-	__attribute__((format(printf, 2, 0)));
+        __attribute__((format(printf, 2, 0)));
 
 static void sofia_logger(void *stream, char const *fmt, va_list ap)
 {

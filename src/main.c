@@ -68,27 +68,26 @@ struct app {
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: sipnatd [-c FILE] [-f] [--user USER [--group GROUP]] [--pid-file FILE]\n"
-		"               [--check-config] [--version] [-h]\n"
-		"\n"
-		"SIP-aware NAT traversal edge: a stateful SIP proxy in front of a PBX or\n"
-		"trunk for devices behind NAT.\n"
-		"\n"
-		"  -c, --config FILE   read FILE (default " SIPNAT_DEFAULT_CONFIG
-		", or built-in\n"
-		"                      defaults when that file does not exist)\n"
-		"  -f, --foreground    stay in the foreground (default: detach)\n"
-		"      --user USER     after binding every socket, drop root for USER (a\n"
-		"                      name or number); state_dir must be writable by USER\n"
-		"      --group GROUP   with --user: the group (default: USER's primary group)\n"
-		"      --pid-file FILE write the daemon's PID to FILE, removed at exit;\n"
-		"                      refuse to start while FILE names a running process\n"
-		"      --check-config  validate the configuration, print every problem as\n"
-		"                      file:line: reason, and exit (1 if any)\n"
-		"      --version       print the version and exit\n"
-		"  -h, --help          print this help and exit\n"
-		"\n"
-		"See sipnatd(8) and sipnat.conf(5).\n");
+	        "Usage: sipnatd [-c FILE] [-f] [--user USER [--group GROUP]] [--pid-file FILE]\n"
+	        "               [--check-config] [--version] [-h]\n"
+	        "\n"
+	        "SIP-aware NAT traversal edge: a stateful SIP proxy in front of a PBX or\n"
+	        "trunk for devices behind NAT.\n"
+	        "\n"
+	        "  -c, --config FILE   read FILE (default " SIPNAT_DEFAULT_CONFIG ", or built-in\n"
+	        "                      defaults when that file does not exist)\n"
+	        "  -f, --foreground    stay in the foreground (default: detach)\n"
+	        "      --user USER     after binding every socket, drop root for USER (a\n"
+	        "                      name or number); state_dir must be writable by USER\n"
+	        "      --group GROUP   with --user: the group (default: USER's primary group)\n"
+	        "      --pid-file FILE write the daemon's PID to FILE, removed at exit;\n"
+	        "                      refuse to start while FILE names a running process\n"
+	        "      --check-config  validate the configuration, print every problem as\n"
+	        "                      file:line: reason, and exit (1 if any)\n"
+	        "      --version       print the version and exit\n"
+	        "  -h, --help          print this help and exit\n"
+	        "\n"
+	        "See sipnatd(8) and sipnat.conf(5).\n");
 }
 
 static void print_problem(void *arg, const char *file, unsigned line, const char *reason)
@@ -118,7 +117,7 @@ static void log_problem(void *arg, const char *file, unsigned line, const char *
 	log_err("%s", text);
 	if (pr && pr->used + 1 < pr->size) {
 		int n = snprintf(pr->buf + pr->used, pr->size - pr->used, "%s%s",
-				 pr->used ? "\n" : "", text);
+		                 pr->used ? "\n" : "", text);
 		pr->used = n < 0 ? pr->used : pr->used + (size_t)n;
 		if (pr->used >= pr->size)
 			pr->used = pr->size - 1;
@@ -154,10 +153,10 @@ static int reload(void *arg, char *err, size_t errlen)
 		err[0] = '\0';
 	log_info("reloading %s", app->config_path ? app->config_path : "built-in defaults");
 	r = app->config_path ? cfg_load(app->config_path, &fresh, log_problem, &pr)
-			     : cfg_defaults(&fresh);
+	                     : cfg_defaults(&fresh);
 	if (r < 0) {
 		log_err("reload refused, the running configuration stays: %s",
-			r == -EINVAL ? "the file has errors (listed above)" : strerror(-r));
+		        r == -EINVAL ? "the file has errors (listed above)" : strerror(-r));
 		if (pr.size && !pr.used)
 			snprintf(err, errlen, "%s: %s", app->config_path, strerror(-r));
 		return r;
@@ -280,8 +279,9 @@ static int start_relay(struct app *app)
 		log_err("cannot start the media relay: %s", strerror(-r));
 		return r;
 	}
-	log_info("media relay: %u thread(s), ports %u-%u, address %s%s%s", relay_threads(app->relay),
-		 rc.port_min, rc.port_max, rc.addr4, rc.addr4[0] && rc.addr6[0] ? " " : "", rc.addr6);
+	log_info("media relay: %u thread(s), ports %u-%u, address %s%s%s",
+	         relay_threads(app->relay), rc.port_min, rc.port_max, rc.addr4,
+	         rc.addr4[0] && rc.addr6[0] ? " " : "", rc.addr6);
 	return 0;
 }
 
@@ -333,12 +333,12 @@ static void prepare_dirs_for_user(struct app *app)
 
 		if (r < 0)
 			log_warn("cannot create %s for uid %u: %s", dirs[i], (unsigned)app->ids.uid,
-				 strerror(-r));
+			         strerror(-r));
 		else if (r > 0)
 			log_warn("%s is not writable by uid %u: %s", dirs[i],
-				 (unsigned)app->ids.uid,
-				 i == 0 ? "registrations will not be saved"
-					: "the control socket will stay behind at exit");
+			         (unsigned)app->ids.uid,
+			         i == 0 ? "registrations will not be saved"
+			                : "the control socket will stay behind at exit");
 	}
 }
 
@@ -354,7 +354,7 @@ static int drop_privileges(struct app *app)
 	r = svc_drop_privileges(&app->ids);
 	if (r < 0) {
 		log_err("cannot drop privileges to uid %u gid %u: %s", (unsigned)app->ids.uid,
-			(unsigned)app->ids.gid, strerror(-r));
+		        (unsigned)app->ids.gid, strerror(-r));
 		return r;
 	}
 	log_info("running as uid %u gid %u", (unsigned)app->ids.uid, (unsigned)app->ids.gid);
@@ -364,15 +364,15 @@ static int drop_privileges(struct app *app)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"foreground", no_argument, NULL, 'f'},
-		{"check-config", no_argument, NULL, 'C'},
-		{"user", required_argument, NULL, 'U'},
-		{"group", required_argument, NULL, 'G'},
-		{"pid-file", required_argument, NULL, 'P'},
-		{"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	        {"config", required_argument, NULL, 'c'},
+	        {"foreground", no_argument, NULL, 'f'},
+	        {"check-config", no_argument, NULL, 'C'},
+	        {"user", required_argument, NULL, 'U'},
+	        {"group", required_argument, NULL, 'G'},
+	        {"pid-file", required_argument, NULL, 'P'},
+	        {"version", no_argument, NULL, 'V'},
+	        {"help", no_argument, NULL, 'h'},
+	        {NULL, 0, NULL, 0},
 	};
 	struct app app = {.sigfd = -1, .exit_code = 0};
 	int foreground = 0, check_only = 0, c, r;
@@ -425,9 +425,9 @@ int main(int argc, char **argv)
 	}
 	if (user && (r = svc_ids_resolve(user, group, &app.ids)) < 0) {
 		fprintf(stderr, "sipnatd: --user %s%s%s: %s\n", user, group ? " --group " : "",
-			group ? group : "",
-			r == -ENOENT ? "no such user or group"
-				     : "a numeric user without a passwd entry needs --group");
+		        group ? group : "",
+		        r == -ENOENT ? "no such user or group"
+		                     : "a numeric user without a passwd entry needs --group");
 		return 1;
 	}
 	app.drop = user != NULL;
@@ -436,9 +436,8 @@ int main(int argc, char **argv)
 	if (app.pid_file && app.pid_file[0] != '/') {
 		char cwd[PATH_MAX];
 
-		if (!getcwd(cwd, sizeof cwd) ||
-		    snprintf(abs_pid, sizeof abs_pid, "%s/%s", cwd, app.pid_file) >=
-			    (int)sizeof abs_pid) {
+		if (!getcwd(cwd, sizeof cwd) || snprintf(abs_pid, sizeof abs_pid, "%s/%s", cwd,
+		                                         app.pid_file) >= (int)sizeof abs_pid) {
 			fprintf(stderr, "sipnatd: --pid-file %s: path too long\n", app.pid_file);
 			return 1;
 		}
@@ -458,24 +457,26 @@ int main(int argc, char **argv)
 				fprintf(stderr, "sipnatd: %s\n", strerror(-r));
 			return 1;
 		}
-		printf("%s: configuration OK\n", app.config_path ? app.config_path : "built-in defaults");
+		printf("%s: configuration OK\n",
+		       app.config_path ? app.config_path : "built-in defaults");
 		cfg_free(app.cfg);
 		return 0;
 	}
 	if (r < 0) {
 		fprintf(stderr, "sipnatd: cannot start: %s\n",
-			r == -EINVAL ? "configuration has errors (listed above)" : strerror(-r));
+		        r == -EINVAL ? "configuration has errors (listed above)" : strerror(-r));
 		return 1;
 	}
 
 	if (app.pid_file && (r = svc_pidfile_check(app.pid_file, &other)) < 0) {
 		if (r == -EEXIST)
-			fprintf(stderr, "sipnatd: %s names process %ld, which is running: not started\n",
-				app.pid_file, (long)other);
+			fprintf(stderr,
+			        "sipnatd: %s names process %ld, which is running: not started\n",
+			        app.pid_file, (long)other);
 		else
 			fprintf(stderr, "sipnatd: --pid-file %s: %s\n", app.pid_file,
-				r == -EINVAL ? "the file exists and does not hold a PID"
-					     : strerror(-r));
+			        r == -EINVAL ? "the file exists and does not hold a PID"
+			                     : strerror(-r));
 		cfg_free(app.cfg);
 		return 1;
 	}
@@ -522,7 +523,7 @@ int main(int argc, char **argv)
 		r = svc_pidfile_write(app.pid_file);
 		if (r < 0) {
 			log_err("cannot write the PID file %s: %s", app.pid_file,
-				r == -EEXIST ? "it names a running process" : strerror(-r));
+			        r == -EEXIST ? "it names a running process" : strerror(-r));
 			app.exit_code = 1;
 			goto out;
 		}
@@ -539,7 +540,8 @@ int main(int argc, char **argv)
 	if (app.cfg->turn.n_listen &&
 	    (r = app.relay ? turn_start(&app.turn, app.cfg, app.relay) : -EINVAL) < 0) {
 		log_err("cannot start the TURN server: %s",
-			app.relay ? strerror(-r) : "[turn] needs the relay ([relay] mode is never)");
+		        app.relay ? strerror(-r)
+		                  : "[turn] needs the relay ([relay] mode is never)");
 		app.exit_code = 1;
 		goto out;
 	}
@@ -567,7 +569,7 @@ int main(int argc, char **argv)
 		log_info("watchdog: pinging every %u ms", svc_watchdog_ms(app.watchdog));
 	svc_notify_ready();
 	log_info("sipnatd %s started (%s)", PACKAGE_VERSION,
-		 app.config_path ? app.config_path : "built-in defaults");
+	         app.config_path ? app.config_path : "built-in defaults");
 
 	su_root_run(app.root);
 

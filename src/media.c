@@ -32,7 +32,7 @@ struct media_bridge;
 #include "sipnat/sdpr.h"
 
 #define MEDIA_MAX_STREAMS 16
-#define CALL_BUCKETS 4096
+#define CALL_BUCKETS      4096
 
 struct side_stream {
 	bool known;
@@ -42,12 +42,12 @@ struct side_stream {
 
 struct side {
 	char *uri, *tag, *contact;
-	uint32_t cseq;          /* highest CSeq seen in its requests */
-	bool known;             /* we saw a message from this side */
+	uint32_t cseq; /* highest CSeq seen in its requests */
+	bool known;    /* we saw a message from this side */
 	bool from_upstream, nated, have_src, have_flow;
 	struct sockaddr_storage src;
 	struct flow flow;
-	int family;             /* relay family for this side */
+	int family;              /* relay family for this side */
 	struct sdpr_version ver; /* o= state of its SDP as we forward it */
 	struct side_stream streams[MEDIA_MAX_STREAMS];
 };
@@ -155,7 +155,8 @@ static const char *addr_str(const struct sockaddr_storage *ss, char *buf, size_t
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, host, sizeof host);
 		port = ntohs(((const struct sockaddr_in *)ss)->sin_port);
 	} else if (ss->ss_family == AF_INET6) {
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, host, sizeof host);
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, host,
+		          sizeof host);
 		port = ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
 	} else {
 		snprintf(buf, len, "-");
@@ -173,30 +174,30 @@ static void log_summary(struct call *c, const struct relay_stream_stats *st, uns
 	long dur = (long)(time(NULL) - c->started);
 
 	o += (size_t)snprintf(line + o, sizeof line - o,
-			      "call end %s: %s -> %s, %lds, %s, nat %s/%s, reason: %s", c->call_id,
-			      c->side[0].uri ? c->side[0].uri : "?",
-			      c->side[1].uri ? c->side[1].uri : "?", dur,
-			      c->sid ? "relayed" : "not relayed", c->side[0].nated ? "yes" : "no",
-			      c->side[1].nated ? "yes" : "no", c->reason[0] ? c->reason : "?");
+	                      "call end %s: %s -> %s, %lds, %s, nat %s/%s, reason: %s", c->call_id,
+	                      c->side[0].uri ? c->side[0].uri : "?",
+	                      c->side[1].uri ? c->side[1].uri : "?", dur,
+	                      c->sid ? "relayed" : "not relayed", c->side[0].nated ? "yes" : "no",
+	                      c->side[1].nated ? "yes" : "no", c->reason[0] ? c->reason : "?");
 	for (unsigned i = 0; i < n && o < sizeof line - 300; i++) {
 		char latched[64];
 		o += (size_t)snprintf(line + o, sizeof line - o,
-				      "; %c%d in %llu/%lluB out %llu drop %llu+%llu latched %s",
-				      st[i].side == RELAY_SIDE_A ? 'A' : 'B', st[i].mline,
-				      (unsigned long long)st[i].packets_in,
-				      (unsigned long long)st[i].bytes_in,
-				      (unsigned long long)st[i].packets_out,
-				      (unsigned long long)st[i].dropped_foreign,
-				      (unsigned long long)st[i].dropped_no_remote,
-				      addr_str(&st[i].latched_rtp, latched, sizeof latched));
+		                      "; %c%d in %llu/%lluB out %llu drop %llu+%llu latched %s",
+		                      st[i].side == RELAY_SIDE_A ? 'A' : 'B', st[i].mline,
+		                      (unsigned long long)st[i].packets_in,
+		                      (unsigned long long)st[i].bytes_in,
+		                      (unsigned long long)st[i].packets_out,
+		                      (unsigned long long)st[i].dropped_foreign,
+		                      (unsigned long long)st[i].dropped_no_remote,
+		                      addr_str(&st[i].latched_rtp, latched, sizeof latched));
 		/* what this party reported about the media it received */
 		if (st[i].rtcp_reports && o < sizeof line)
 			o += (size_t)snprintf(line + o, sizeof line - o,
-					      " rtcp %llu loss %.1f%% lost %ld jitter %.1f/%.1fms",
-					      (unsigned long long)st[i].rtcp_reports,
-					      st[i].rtcp_fraction_lost * 100.0 / 256,
-					      (long)st[i].rtcp_cum_lost, st[i].rtcp_jitter_last_ms,
-					      st[i].rtcp_jitter_max_ms);
+			                      " rtcp %llu loss %.1f%% lost %ld jitter %.1f/%.1fms",
+			                      (unsigned long long)st[i].rtcp_reports,
+			                      st[i].rtcp_fraction_lost * 100.0 / 256,
+			                      (long)st[i].rtcp_cum_lost, st[i].rtcp_jitter_last_ms,
+			                      st[i].rtcp_jitter_max_ms);
 	}
 	log_info("%s", line);
 }
@@ -246,7 +247,7 @@ static void side_learn(struct side *s, const struct media_party *who)
 	s->nated = who->nated;
 	if (who->src) {
 		size_t len = who->src->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-							     : sizeof(struct sockaddr_in);
+		                                             : sizeof(struct sockaddr_in);
 		memcpy(&s->src, who->src, len);
 		s->have_src = true;
 		if (!s->family)
@@ -326,11 +327,12 @@ static void push_remote(struct media *m, struct call *c, int x)
 			flags |= RELAY_NATED;
 		if (s->streams[i].rtcp_mux && o->streams[i].known && o->streams[i].rtcp_mux)
 			flags |= RELAY_RTCP_MUX;
-		int r = relay_stream_remote(m->relay, c->sid, x, i, (struct sockaddr *)&s->streams[i].rtp,
-					    s->have_src ? (struct sockaddr *)&s->src : NULL, flags);
+		int r = relay_stream_remote(m->relay, c->sid, x, i,
+		                            (struct sockaddr *)&s->streams[i].rtp,
+		                            s->have_src ? (struct sockaddr *)&s->src : NULL, flags);
 		if (r < 0 && r != -ENOENT)
 			log_warn("call %s: relay remote for side %c m-line %d: %s", c->call_id,
-				 x ? 'B' : 'A', i, strerror(-r));
+			         x ? 'B' : 'A', i, strerror(-r));
 	}
 }
 
@@ -352,15 +354,15 @@ static void anchor_sdp(struct media *m, struct call *c, int x, msg_t *msg, sip_t
 	if (!c->relay)
 		return;
 	n = sdpr_inspect(sip->sip_payload->pl_data, sip->sip_payload->pl_len, &si, st,
-			 MEDIA_MAX_STREAMS);
+	                 MEDIA_MAX_STREAMS);
 	if (n < 0) {
 		log_warn("call %s: SDP from side %c not understood (%s); forwarded unchanged",
-			 c->call_id, x ? 'B' : 'A', strerror(-n));
+		         c->call_id, x ? 'B' : 'A', strerror(-n));
 		return;
 	}
 	if (si.n_streams > MEDIA_MAX_STREAMS) {
 		log_warn("call %s: %zu media lines, more than the %d we relay; forwarded unchanged",
-			 c->call_id, si.n_streams, MEDIA_MAX_STREAMS);
+		         c->call_id, si.n_streams, MEDIA_MAX_STREAMS);
 		return;
 	}
 	n = (int)si.n_streams;
@@ -368,16 +370,17 @@ static void anchor_sdp(struct media *m, struct call *c, int x, msg_t *msg, sip_t
 	 * (a spiral through a proxy-PBX): it is anchored, leave it alone. */
 	bool ours = n > 0;
 	for (int i = 0; i < n && i < MEDIA_MAX_STREAMS && ours; i++)
-		if (!st[i].disabled && strcmp(st[i].addr, m->relay4) && strcmp(st[i].addr, m->relay6))
+		if (!st[i].disabled && strcmp(st[i].addr, m->relay4) &&
+		    strcmp(st[i].addr, m->relay6))
 			ours = false;
 	if (ours) {
 		log_debug("call %s: SDP of side %c already anchored here (spiral); unchanged",
-			  c->call_id, x ? 'B' : 'A');
+		          c->call_id, x ? 'B' : 'A');
 		return;
 	}
 	if (!c->sid && (r = relay_session_open(m->relay, &c->sid)) < 0) {
 		log_err("call %s: no relay session (%s); media not anchored", c->call_id,
-			strerror(-r));
+		        strerror(-r));
 		c->sid = 0;
 		c->relay = false;
 		return;
@@ -404,7 +407,7 @@ static void anchor_sdp(struct media *m, struct call *c, int x, msg_t *msg, sip_t
 		r = relay_stream_alloc(m->relay, c->sid, y, i, fam, false, &ra);
 		if (r < 0) {
 			log_warn("call %s: no relay ports for m-line %d (%s); stream not anchored",
-				 c->call_id, i, strerror(-r));
+			         c->call_id, i, strerror(-r));
 			tg[i].passthrough = true;
 			continue;
 		}
@@ -434,10 +437,11 @@ static void anchor_sdp(struct media *m, struct call *c, int x, msg_t *msg, sip_t
 	opt.strip_private_candidates = m->cfg->relay.strip_private_candidates;
 	opt.version = &c->side[x].ver;
 	r = sdpr_rewrite(sip->sip_payload->pl_data, sip->sip_payload->pl_len, tg,
-			 (size_t)(n < MEDIA_MAX_STREAMS ? n : MEDIA_MAX_STREAMS), &opt, &out, &out_len);
+	                 (size_t)(n < MEDIA_MAX_STREAMS ? n : MEDIA_MAX_STREAMS), &opt, &out,
+	                 &out_len);
 	if (r < 0) {
 		log_warn("call %s: cannot rewrite SDP (%s); forwarded unchanged", c->call_id,
-			 strerror(-r));
+		         strerror(-r));
 		return;
 	}
 	sip_payload_t *pl = sip_payload_create(msg_home(msg), out, (isize_t)out_len);
@@ -445,20 +449,22 @@ static void anchor_sdp(struct media *m, struct call *c, int x, msg_t *msg, sip_t
 	if (!pl)
 		return;
 	log_debug("call %s: SDP of side %c anchored (%d m-line(s), %zu bytes)", c->call_id,
-		  x ? 'B' : 'A', n, out_len);
-	msg_header_replace(msg, (msg_pub_t *)sip, (msg_header_t *)sip->sip_payload, (msg_header_t *)pl);
+	          x ? 'B' : 'A', n, out_len);
+	msg_header_replace(msg, (msg_pub_t *)sip, (msg_header_t *)sip->sip_payload,
+	                   (msg_header_t *)pl);
 	sip_content_length_t *cl = sip_content_length_create(msg_home(msg), (uint32_t)pl->pl_len);
 	if (cl) {
 		if (sip->sip_content_length)
-			msg_header_replace(msg, (msg_pub_t *)sip, (msg_header_t *)sip->sip_content_length,
-					   (msg_header_t *)cl);
+			msg_header_replace(msg, (msg_pub_t *)sip,
+			                   (msg_header_t *)sip->sip_content_length,
+			                   (msg_header_t *)cl);
 		else
 			msg_header_insert(msg, (msg_pub_t *)sip, (msg_header_t *)cl);
 	}
 }
 
 void media_request(struct media *m, msg_t *msg, sip_t *sip, const struct media_party *sender,
-		   const struct media_party *target)
+                   const struct media_party *target)
 {
 	sip_method_t method;
 	struct call *c;
@@ -494,8 +500,8 @@ void media_request(struct media *m, msg_t *msg, sip_t *sip, const struct media_p
 		side_learn(&c->side[1], target);
 	}
 	x = (c->caller_tag && sip->sip_from->a_tag && !strcmp(c->caller_tag, sip->sip_from->a_tag))
-		    ? 0
-		    : 1;
+	            ? 0
+	            : 1;
 	side_learn(&c->side[x], sender);
 	if (sip->sip_cseq && sip->sip_cseq->cs_seq > c->side[x].cseq && method != sip_method_ack &&
 	    method != sip_method_cancel)
@@ -524,7 +530,7 @@ void media_request(struct media *m, msg_t *msg, sip_t *sip, const struct media_p
 }
 
 void media_response(struct media *m, msg_t *msg, sip_t *sip, sip_t const *request,
-		    const struct media_party *responder)
+                    const struct media_party *responder)
 {
 	struct call *c;
 	int status, x;
@@ -541,8 +547,8 @@ void media_response(struct media *m, msg_t *msg, sip_t *sip, sip_t const *reques
 	/* The responder is the party the request was sent to; From always
 	 * names the request's sender, in requests and responses alike. */
 	x = (sip->sip_from->a_tag && c->caller_tag && !strcmp(sip->sip_from->a_tag, c->caller_tag))
-		    ? 1
-		    : 0;
+	            ? 1
+	            : 0;
 	side_learn(&c->side[x], responder);
 	if (method == sip_method_invite && x == 1 && status > 100 && status < 300) {
 		if (sip->sip_to && sip->sip_to->a_tag)
@@ -559,7 +565,8 @@ void media_response(struct media *m, msg_t *msg, sip_t *sip, sip_t const *reques
 		return;
 	}
 	if (status > 100 && status < 300 && is_sdp(sip) &&
-	    (method == sip_method_invite || method == sip_method_update || method == sip_method_prack))
+	    (method == sip_method_invite || method == sip_method_update ||
+	     method == sip_method_prack))
 		anchor_sdp(m, c, x, msg, sip);
 }
 
@@ -608,8 +615,8 @@ static void on_event(su_root_magic_t *magic, su_msg_r msg, struct media_event_ms
 			for (struct call *c = m->bucket[b]; c; c = c->next)
 				if (c->sid == ev->sid) {
 					log_warn("call %s: no media for %us; ending it with BYE on "
-						 "both sides",
-						 c->call_id, m->cfg->relay.timeout);
+					         "both sides",
+					         c->call_id, m->cfg->relay.timeout);
 					media_hangup(m, c->call_id, "media timeout");
 					return;
 				}
@@ -618,8 +625,8 @@ static void on_event(su_root_magic_t *magic, su_msg_r msg, struct media_event_ms
 		char a[64];
 		addr_str(&ev->addr, a, sizeof a);
 		log_debug("relay session %llu: side %c m-line %d %s latched to %s",
-			  (unsigned long long)ev->sid, ev->side ? 'B' : 'A', ev->mline,
-			  ev->component == 1 ? "RTP" : "RTCP", a);
+		          (unsigned long long)ev->sid, ev->side ? 'B' : 'A', ev->mline,
+		          ev->component == 1 ? "RTP" : "RTCP", a);
 		break;
 	}
 	case RELAY_EV_CLOSED:
@@ -657,7 +664,7 @@ void media_relay_event(void *arg, const struct relay_event *ev)
 	e->component = ev->component;
 	if (ev->addr) {
 		size_t len = ev->addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-							     : sizeof(struct sockaddr_in);
+		                                             : sizeof(struct sockaddr_in);
 		memcpy(&e->addr, ev->addr, len);
 	}
 	e->nstreams = ev->nstreams < MEDIA_MAX_STREAMS * 2 ? ev->nstreams : MEDIA_MAX_STREAMS * 2;
@@ -680,7 +687,7 @@ static void pick_relay_addresses(struct media *m)
 }
 
 int media_create(struct media **out, struct media_bridge *bridge, const struct cfg *cfg,
-		 struct relay *relay, const struct media_hooks *hooks, void *arg)
+                 struct relay *relay, const struct media_hooks *hooks, void *arg)
 {
 	struct media *m = calloc(1, sizeof *m);
 
@@ -730,21 +737,21 @@ void media_destroy(struct media *m)
 }
 
 void media_foreach_call(struct media *m, void (*fn)(void *arg, const struct media_call_info *c),
-			void *arg)
+                        void *arg)
 {
 	time_t now = time(NULL);
 
 	for (unsigned b = 0; b < CALL_BUCKETS; b++)
 		for (struct call *c = m->bucket[b]; c; c = c->next) {
 			struct media_call_info i = {
-				.call_id = c->call_id,
-				.caller = c->side[0].uri ? c->side[0].uri : "",
-				.callee = c->side[1].uri ? c->side[1].uri : "",
-				.sid = c->sid,
-				.age = (long)(now - c->started),
-				.established = c->established,
-				.caller_nated = c->side[0].nated,
-				.callee_nated = c->side[1].nated,
+			        .call_id = c->call_id,
+			        .caller = c->side[0].uri ? c->side[0].uri : "",
+			        .callee = c->side[1].uri ? c->side[1].uri : "",
+			        .sid = c->sid,
+			        .age = (long)(now - c->started),
+			        .established = c->established,
+			        .caller_nated = c->side[0].nated,
+			        .callee_nated = c->side[1].nated,
 			};
 			fn(arg, &i);
 		}

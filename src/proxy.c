@@ -59,8 +59,9 @@ struct ptr;
 #include "sipnat/proxy.h"
 #include "sipnat/reg.h"
 
-#define ALLOWED_METHODS "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, PRACK, UPDATE, "      \
-			"INFO, MESSAGE, SUBSCRIBE, NOTIFY, REFER"
+#define ALLOWED_METHODS                                                                            \
+	"INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, PRACK, UPDATE, "                             \
+	"INFO, MESSAGE, SUBSCRIBE, NOTIFY, REFER"
 /* An upstream that timed out or answered 503 is skipped for this long. */
 #define UPSTREAM_HOLDDOWN_SEC 30
 /* The branch of every Via we add starts with this magic, followed by a hash
@@ -82,10 +83,10 @@ struct ptr;
 #define TRIM_QUIET_TRANSACTIONS 1000
 
 struct upstream {
-	char *uri;          /* as configured */
-	url_t *url;         /* parsed, on proxy home */
+	char *uri;                 /* as configured */
+	url_t *url;                /* parsed, on proxy home */
 	struct edge_addrset addrs; /* resolved addresses, port 0 */
-	time_t down_until;  /* skip until then after a failure */
+	time_t down_until;         /* skip until then after a failure */
 };
 
 struct ptr {
@@ -93,13 +94,13 @@ struct ptr {
 	struct ptr *next, **prev;
 	nta_incoming_t *server;
 	nta_outgoing_t *client;
-	msg_t *msg;         /* the request as received (reference) */
+	msg_t *msg; /* the request as received (reference) */
 	sip_t *sip;
 	msg_t *fwd; /* prepared copy, until ptr_send hands it to nta */
 	sip_method_t method;
-	su_timer_t *timer;  /* failover timer while no response arrived */
-	int upstream;       /* index tried now, -1 when not going upstream */
-	int status;         /* best response relayed so far */
+	su_timer_t *timer; /* failover timer while no response arrived */
+	int upstream;      /* index tried now, -1 when not going upstream */
+	int status;        /* best response relayed so far */
 	unsigned saw_response : 1;
 	unsigned canceled : 1;
 	unsigned from_upstream : 1;
@@ -123,22 +124,22 @@ struct proxy {
 	const struct cfg *cfg;
 	struct upstream up[CFG_MAX_UPSTREAM];
 	size_t n_up;
-	struct edge_addrset self;     /* our addresses with listening ports */
-	struct edge_addrset self_any; /* our addresses, any port */
+	struct edge_addrset self;       /* our addresses with listening ports */
+	struct edge_addrset self_any;   /* our addresses, any port */
 	char rr_host[CFG_HOST_MAX + 2]; /* host for Record-Route, bracketed v6 */
-	uint16_t port_of[3];          /* first listening port per transport */
+	uint16_t port_of[3];            /* first listening port per transport */
 	struct ptr *transactions;
-	struct ptr *stateless;        /* default transactions for strays */
+	struct ptr *stateless; /* default transactions for strays */
 	struct proxy_stats stats;
 	struct reg *reg;
 	struct media *media;
 	uint8_t flow_key[FLOW_KEY_LEN];
 	su_timer_t *tick;
-	char *state_file;   /* NULL: no persistence */
+	char *state_file; /* NULL: no persistence */
 	int reg_dirty;
 	time_t last_save;
 	time_t last_trim;
-	int udp_fd[2];      /* our UDP SIP sockets (v4, v6) for CRLF keepalives */
+	int udp_fd[2]; /* our UDP SIP sockets (v4, v6) for CRLF keepalives */
 	time_t bad_reported;
 	usize_t bad_seen, bad_req_seen, bad_resp_seen;
 	int draining;
@@ -184,11 +185,12 @@ static void collect_self(struct proxy *p)
 			int fam = i->ifa_addr->sa_family;
 			if (fam == AF_INET && (any4 || any6)) {
 				inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr,
-					  host, sizeof host);
+				          host, sizeof host);
 				self_add(p, host, ln->port);
 			} else if (fam == AF_INET6 && any6) {
-				inet_ntop(AF_INET6, &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr,
-					  host, sizeof host);
+				inet_ntop(AF_INET6,
+				          &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, host,
+				          sizeof host);
 				self_add(p, host, ln->port);
 			}
 		}
@@ -215,16 +217,18 @@ static void choose_rr_host(struct proxy *p)
 		h = sip->advertise;
 	} else {
 		for (size_t l = 0; l < sip->n_listen && !h; l++)
-			if (strcmp(sip->listen[l].host, "0.0.0.0") && strcmp(sip->listen[l].host, "::"))
+			if (strcmp(sip->listen[l].host, "0.0.0.0") &&
+			    strcmp(sip->listen[l].host, "::"))
 				h = sip->listen[l].host;
 	}
 	if (!h) {
 		for (size_t i = 0; i < p->self_any.n && !h; i++) {
 			const struct sockaddr *sa = (const struct sockaddr *)&p->self_any.addr[i];
 			if (sa->sa_family == AF_INET &&
-			    ((const struct sockaddr_in *)sa)->sin_addr.s_addr != htonl(INADDR_LOOPBACK)) {
+			    ((const struct sockaddr_in *)sa)->sin_addr.s_addr !=
+			            htonl(INADDR_LOOPBACK)) {
 				inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf,
-					  sizeof buf);
+				          sizeof buf);
 				h = buf;
 			}
 		}
@@ -259,8 +263,8 @@ static void resolve_upstreams(struct proxy *p)
 		}
 		if (getaddrinfo(host, NULL, &hints, &res) != 0) {
 			log_warn("upstream %s: cannot resolve %s now; requests from it will be "
-				 "treated as from a device until it resolves",
-				 u->uri, host);
+			         "treated as from a device until it resolves",
+			         u->uri, host);
 			continue;
 		}
 		for (a = res; a; a = a->ai_next)
@@ -364,7 +368,9 @@ static unsigned nat_verdict(struct proxy *p, sip_t const *sip, const struct sock
 
 	if (sip->sip_via) {
 		in.via_host = sip->sip_via->v_host;
-		in.via_port = sip->sip_via->v_port ? (unsigned)strtoul(sip->sip_via->v_port, NULL, 10) : 0;
+		in.via_port = sip->sip_via->v_port
+		                      ? (unsigned)strtoul(sip->sip_via->v_port, NULL, 10)
+		                      : 0;
 		proto = sip->sip_via->v_protocol ? strrchr(sip->sip_via->v_protocol, '/') : NULL;
 		in.via_transport = proto ? proto + 1 : "UDP";
 	}
@@ -375,8 +381,8 @@ static unsigned nat_verdict(struct proxy *p, sip_t const *sip, const struct sock
 	in.n_contact_hosts = nc;
 	if (sip->sip_payload && sip->sip_content_type && sip->sip_content_type->c_type &&
 	    su_casematch(sip->sip_content_type->c_type, "application/sdp") &&
-	    natd_sdp_hosts(sip->sip_payload->pl_data, sip->sip_payload->pl_len, sdp_hosts, 8, sdp_buf,
-			   sizeof sdp_buf, &ns) == -EINVAL)
+	    natd_sdp_hosts(sip->sip_payload->pl_data, sip->sip_payload->pl_len, sdp_hosts, 8,
+	                   sdp_buf, sizeof sdp_buf, &ns) == -EINVAL)
 		ns = 0;
 	in.sdp_hosts = sdp_hosts;
 	in.n_sdp_hosts = ns;
@@ -394,14 +400,15 @@ static void flow_route(const struct flow *f, char *buf, size_t len)
 		inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof host);
 		port = ntohs(v6->sin6_port);
 		snprintf(buf, len, "%s:[%s]:%u;transport=%s",
-			 f->transport == CFG_TP_TLS ? "sips" : "sip", host, port,
-			 cfg_transport_name(f->transport));
+		         f->transport == CFG_TP_TLS ? "sips" : "sip", host, port,
+		         cfg_transport_name(f->transport));
 	} else {
 		const struct sockaddr_in *v4 = (const struct sockaddr_in *)&f->remote;
 		inet_ntop(AF_INET, &v4->sin_addr, host, sizeof host);
 		port = ntohs(v4->sin_port);
-		snprintf(buf, len, "%s:%s:%u;transport=%s", f->transport == CFG_TP_TLS ? "sips" : "sip",
-			 host, port, cfg_transport_name(f->transport));
+		snprintf(buf, len, "%s:%s:%u;transport=%s",
+		         f->transport == CFG_TP_TLS ? "sips" : "sip", host, port,
+		         cfg_transport_name(f->transport));
 	}
 }
 
@@ -480,11 +487,12 @@ static uint64_t loop_hash(sip_t const *sip)
 	char buf[1024];
 	int n;
 
-	n = snprintf(buf, sizeof buf, URL_PRINT_FORMAT "|%s|%s|%s|%u", URL_PRINT_ARGS(sip->sip_request->rq_url),
-		     sip->sip_from && sip->sip_from->a_tag ? sip->sip_from->a_tag : "",
-		     sip->sip_to && sip->sip_to->a_tag ? sip->sip_to->a_tag : "",
-		     sip->sip_call_id ? sip->sip_call_id->i_id : "",
-		     sip->sip_cseq ? sip->sip_cseq->cs_seq : 0);
+	n = snprintf(buf, sizeof buf, URL_PRINT_FORMAT "|%s|%s|%s|%u",
+	             URL_PRINT_ARGS(sip->sip_request->rq_url),
+	             sip->sip_from && sip->sip_from->a_tag ? sip->sip_from->a_tag : "",
+	             sip->sip_to && sip->sip_to->a_tag ? sip->sip_to->a_tag : "",
+	             sip->sip_call_id ? sip->sip_call_id->i_id : "",
+	             sip->sip_cseq ? sip->sip_cseq->cs_seq : 0);
 	if (n < 0)
 		n = 0;
 	if ((size_t)n > sizeof buf)
@@ -573,16 +581,16 @@ static int answer_options(struct ptr *t)
 	t->proxy->stats.local_options++;
 	t->status = 200;
 	nta_incoming_treply(t->server, SIP_200_OK, SIPTAG_ALLOW_STR(ALLOWED_METHODS),
-			    SIPTAG_SUPPORTED_STR("path, outbound"),
-			    SIPTAG_ACCEPT_STR("application/sdp"),
-			    SIPTAG_SERVER_STR(PACKAGE_NAME "/" PACKAGE_VERSION), TAG_END());
+	                    SIPTAG_SUPPORTED_STR("path, outbound"),
+	                    SIPTAG_ACCEPT_STR("application/sdp"),
+	                    SIPTAG_SERVER_STR(PACKAGE_NAME "/" PACKAGE_VERSION), TAG_END());
 	return 200;
 }
 
 /* Forwards an ACK for a 2xx (or any stray ACK) without state.  An ACK may
  * carry the answer to an offer made in a 2xx (late offer). */
 static int forward_ack(struct proxy *p, msg_t *msg, sip_t *sip, const url_string_t *route,
-		       const struct media_party *sender)
+                       const struct media_party *sender)
 {
 	msg_t *copy = msg_copy(msg);
 	sip_t *cs;
@@ -599,7 +607,7 @@ static int forward_ack(struct proxy *p, msg_t *msg, sip_t *sip, const url_string
 		msg_fragment_clear(cs->sip_max_forwards->mf_common);
 	}
 	if (!nta_outgoing_mcreate(p->agent, NULL, NULL, route, copy, NTATAG_STATELESS(1),
-				  TAG_END())) {
+	                          TAG_END())) {
 		msg_destroy(copy);
 		return -EIO;
 	}
@@ -659,7 +667,8 @@ static int proxy_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, s
 	 * out-of-dialog requests; requests inside existing dialogs (BYE,
 	 * re-INVITE) still pass so that current calls end normally. */
 	if (p->draining && sip->sip_request->rq_method != sip_method_ack &&
-	    sip->sip_request->rq_method != sip_method_cancel && !(sip->sip_to && sip->sip_to->a_tag)) {
+	    sip->sip_request->rq_method != sip_method_cancel &&
+	    !(sip->sip_to && sip->sip_to->a_tag)) {
 		msg_destroy(msg);
 		return 503;
 	}
@@ -669,7 +678,8 @@ static int proxy_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, s
 	snprintf(loopkey, sizeof loopkey, LOOP_BRANCH_TAG "%016llx", (unsigned long long)lh);
 	if (sip->sip_request->rq_method != sip_method_ack && is_loop(p, sip, loopkey)) {
 		p->stats.loops++;
-		log_warn("loop detected for %s from %s; 482", sip->sip_request->rq_method_name, src);
+		log_warn("loop detected for %s from %s; 482", sip->sip_request->rq_method_name,
+		         src);
 		msg_destroy(msg);
 		return 482;
 	}
@@ -755,8 +765,8 @@ static int proxy_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, s
 	if (sip->sip_route) {
 		er.has_route = true;
 		er.route_is_upstream = sip->sip_route->r_url->url_host &&
-				       (host_is_upstream_addr(p, sip->sip_route->r_url->url_host) ||
-					host_is_upstream_name(p, sip->sip_route->r_url->url_host));
+		                       (host_is_upstream_addr(p, sip->sip_route->r_url->url_host) ||
+		                        host_is_upstream_name(p, sip->sip_route->r_url->url_host));
 	}
 
 	v = edge_decide(&er, &why);
@@ -768,9 +778,9 @@ static int proxy_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, s
 		char nb[128];
 		natd_describe(natd, nb, sizeof nb);
 		log_debug("%s %s from %s (%s%s%s): %s, %s", sip->sip_request->rq_method_name,
-			  sip->sip_call_id->i_id, src, er.from_upstream ? "upstream" : "device",
-			  er.from_upstream ? "" : ", nat: ", er.from_upstream ? "" : (natd ? nb : "no"),
-			  edge_verdict_name(v), why);
+		          sip->sip_call_id->i_id, src, er.from_upstream ? "upstream" : "device",
+		          er.from_upstream ? "" : ", nat: ",
+		          er.from_upstream ? "" : (natd ? nb : "no"), edge_verdict_name(v), why);
 	}
 
 	/* Max-Forwards (RFC 3261 §16.3 item 3); OPTIONS with 0 is ours. */
@@ -788,17 +798,18 @@ static int proxy_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, s
 		/* ACK for a 2xx travels end to end without a transaction.  The
 		 * same policy applies: a device may only reach an upstream. */
 		struct media_party ack_sender = {.from_upstream = er.from_upstream,
-						 .nated = natd != 0,
-						 .src = ai ? ai->ai_addr : NULL,
-						 .flow = have_src ? &src_flow : NULL};
+		                                 .nated = natd != 0,
+		                                 .src = ai ? ai->ai_addr : NULL,
+		                                 .flow = have_src ? &src_flow : NULL};
 		if (v == EDGE_TO_TARGET && have_target && !sip->sip_route) {
 			char route[128];
 			flow_route(&target_flow, route, sizeof route);
 			if (orig_contact)
-				sip_add_tl(msg, sip, SIPTAG_REQUEST(sip_request_create(
-							msg_home(msg), SIP_METHOD_ACK,
-							URL_STRING_MAKE(orig_contact), NULL)),
-					   TAG_END());
+				sip_add_tl(msg, sip,
+				           SIPTAG_REQUEST(sip_request_create(
+				                   msg_home(msg), SIP_METHOD_ACK,
+				                   URL_STRING_MAKE(orig_contact), NULL)),
+				           TAG_END());
 			forward_ack(p, msg, sip, (url_string_t *)route, &ack_sender);
 		} else if (v == EDGE_TO_TARGET) {
 			forward_ack(p, msg, sip, NULL, &ack_sender);
@@ -816,14 +827,15 @@ static int proxy_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, s
 	if (v == EDGE_REFUSE) {
 		p->stats.refused++;
 		log_warn("refused %s to " URL_PRINT_FORMAT " from %s: %s; 403",
-			 sip->sip_request->rq_method_name,
-			 URL_PRINT_ARGS(sip->sip_request->rq_url), src, why);
+		         sip->sip_request->rq_method_name, URL_PRINT_ARGS(sip->sip_request->rq_url),
+		         src, why);
 		msg_destroy(msg);
 		return 403;
 	}
 	if (v == EDGE_NOT_FOUND) {
-		log_info("%s to " URL_PRINT_FORMAT " from %s: %s; 404", sip->sip_request->rq_method_name,
-			 URL_PRINT_ARGS(sip->sip_request->rq_url), src, why);
+		log_info("%s to " URL_PRINT_FORMAT " from %s: %s; 404",
+		         sip->sip_request->rq_method_name, URL_PRINT_ARGS(sip->sip_request->rq_url),
+		         src, why);
 		msg_destroy(msg);
 		return 404;
 	}
@@ -848,7 +860,7 @@ static int proxy_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, s
 	t->method = sip->sip_request->rq_method;
 	t->upstream = -1;
 	snprintf(t->branch, sizeof t->branch, "%s.%08lx%08lx", loopkey, (unsigned long)random(),
-		 (unsigned long)random());
+	         (unsigned long)random());
 	if ((t->next = p->transactions))
 		t->next->prev = &t->next;
 	t->prev = &p->transactions;
@@ -914,7 +926,7 @@ static uint16_t port_for(struct proxy *p, const char *proto)
 
 /* Our own URI for Record-Route and Path: "<sip:[TOKEN@]host:port;...;lr>". */
 static int own_uri(struct proxy *p, const char *proto, const char *token, const char *extra,
-		   char *buf, size_t len)
+                   char *buf, size_t len)
 {
 	uint16_t port = port_for(p, proto);
 	int r;
@@ -923,13 +935,13 @@ static int own_uri(struct proxy *p, const char *proto, const char *token, const 
 		return -EINVAL;
 	if (!strcmp(proto, "udp"))
 		r = snprintf(buf, len, "<sip:%s%s%s:%u;lr%s>", token ? token : "", token ? "@" : "",
-			     p->rr_host, port, extra);
+		             p->rr_host, port, extra);
 	else if (!strcmp(proto, "tls"))
-		r = snprintf(buf, len, "<sips:%s%s%s:%u;lr%s>", token ? token : "", token ? "@" : "",
-			     p->rr_host, port, extra);
+		r = snprintf(buf, len, "<sips:%s%s%s:%u;lr%s>", token ? token : "",
+		             token ? "@" : "", p->rr_host, port, extra);
 	else
 		r = snprintf(buf, len, "<sip:%s%s%s:%u;transport=%s;lr%s>", token ? token : "",
-			     token ? "@" : "", p->rr_host, port, proto, extra);
+		             token ? "@" : "", p->rr_host, port, proto, extra);
 	return r < 0 || (size_t)r >= len ? -ENOSPC : 0;
 }
 
@@ -987,7 +999,7 @@ static void party_target(struct ptr *t, struct media_party *mp)
 /* Replaces a Contact's URI by ours carrying the flow and the original URI
  * (path = no), keeping its header parameters (expires, +sip.instance...). */
 static int rewrite_contact(struct proxy *p, msg_t *msg, sip_contact_t *m, const struct flow *f,
-			   const char *proto)
+                           const char *proto)
 {
 	char orig[REG_CONTACT_MAX], tok[1024], uri[1400];
 	url_t *u;
@@ -1002,8 +1014,8 @@ static int rewrite_contact(struct proxy *p, msg_t *msg, sip_contact_t *m, const 
 		return -ENOSPC;
 	bool tcp = !strcmp(proto, "tcp");
 	snprintf(uri, sizeof uri, "%s:%s%s%s:%u;%s%s=%s", !strcmp(proto, "tls") ? "sips" : "sip",
-		 m->m_url->url_user ? m->m_url->url_user : "", m->m_url->url_user ? "@" : "",
-		 p->rr_host, port, tcp ? "transport=tcp;" : "", CONTACT_TOKEN_PARAM, tok);
+	         m->m_url->url_user ? m->m_url->url_user : "", m->m_url->url_user ? "@" : "",
+	         p->rr_host, port, tcp ? "transport=tcp;" : "", CONTACT_TOKEN_PARAM, tok);
 	u = url_make(msg_home(msg), uri);
 	if (!u)
 		return -ENOMEM;
@@ -1068,8 +1080,8 @@ static int ptr_prepare(struct ptr *t, const url_t *next_hop)
 	tport_t *in_tp;
 	const char *in_proto = "udp", *out_proto;
 	const struct flow *dev_flow = t->have_target_flow ? &t->target_flow
-				      : t->have_src_flow  ? &t->src_flow
-							  : NULL;
+	                              : t->have_src_flow  ? &t->src_flow
+	                                                  : NULL;
 	char tok[FLOW_TOKEN_MAX];
 	const char *token = NULL;
 
@@ -1105,7 +1117,7 @@ static int ptr_prepare(struct ptr *t, const url_t *next_hop)
 			add_rr(p, c, cs,
 			       su_casematch(in_proto, "tcp")   ? "tcp"
 			       : su_casematch(in_proto, "tls") ? "tls"
-							       : "udp",
+			                                       : "udp",
 			       token);
 			add_rr(p, c, cs, out_proto, token);
 		} else {
@@ -1123,7 +1135,7 @@ static int ptr_prepare(struct ptr *t, const url_t *next_hop)
 	if (!t->from_upstream && t->method == sip_method_register)
 		nat_register(t, c, cs, out_transport(next_hop));
 	else if (!t->from_upstream && !p->cfg->sip.path && t->have_src_flow &&
-		 creates_dialog(t->method))
+	         creates_dialog(t->method))
 		for (sip_contact_t *m = cs->sip_contact; m; m = m->m_next)
 			rewrite_contact(p, c, m, &t->src_flow, out_transport(next_hop));
 
@@ -1167,8 +1179,8 @@ static int ptr_try_upstream(struct ptr *t)
 		t->upstream = u;
 		/* A failed-over request needs a new branch. */
 		snprintf(t->branch + strlen(LOOP_BRANCH_TAG) + 16,
-			 sizeof t->branch - strlen(LOOP_BRANCH_TAG) - 16, ".%08lx%08lx",
-			 (unsigned long)random(), (unsigned long)random());
+		         sizeof t->branch - strlen(LOOP_BRANCH_TAG) - 16, ".%08lx%08lx",
+		         (unsigned long)random(), (unsigned long)random());
 		if (ptr_prepare(t, p->up[u].url) < 0)
 			return -ENOMEM;
 		if (ptr_send(t, (url_string_t *)p->up[u].url, NULL) == 0)
@@ -1178,11 +1190,11 @@ static int ptr_try_upstream(struct ptr *t)
 	}
 	t->saw_response = 0;
 	if (!t->timer)
-		t->timer = su_timer_create(su_root_task(p->root),
-					   p->cfg->sip.failover_timeout * 1000);
+		t->timer =
+		        su_timer_create(su_root_task(p->root), p->cfg->sip.failover_timeout * 1000);
 	if (t->timer && p->n_up > (size_t)u + 1)
 		su_timer_set_interval(t->timer, ptr_failover_timeout, t,
-				      p->cfg->sip.failover_timeout * 1000);
+		                      p->cfg->sip.failover_timeout * 1000);
 	return 0;
 }
 
@@ -1220,8 +1232,8 @@ static int ptr_forward(struct ptr *t, enum edge_verdict v)
 		su_free(p->home, ru);
 		return r == 0 ? 0 : 500;
 	}
-	r = ptr_prepare(t, t->sip->sip_route ? t->sip->sip_route->r_url
-					      : t->sip->sip_request->rq_url);
+	r = ptr_prepare(t,
+	                t->sip->sip_route ? t->sip->sip_route->r_url : t->sip->sip_request->rq_url);
 	if (r < 0)
 		return 500;
 	return ptr_send(t, NULL, NULL) == 0 ? 0 : 502;
@@ -1241,7 +1253,7 @@ static void ptr_failover_timeout(su_root_magic_t *m, su_timer_t *timer, struct p
 	if (t->saw_response || t->canceled || t->upstream < 0)
 		return;
 	log_warn("upstream %s: no answer in %us; failing over", p->up[t->upstream].uri,
-		 p->cfg->sip.failover_timeout);
+	         p->cfg->sip.failover_timeout);
 	p->up[t->upstream].down_until = time(NULL) + UPSTREAM_HOLDDOWN_SEC;
 	p->stats.failovers++;
 	nta_outgoing_destroy(t->client);
@@ -1327,7 +1339,7 @@ static void register_accepted(struct ptr *t, sip_t const *rs)
 			}
 			if (found)
 				exp = g->m_expires ? (unsigned)strtoul(g->m_expires, NULL, 10)
-						   : default_exp;
+				                   : default_exp;
 		}
 		if (!found || exp == 0) {
 			if (reg_remove(p->reg, b.aor, b.contact, b.instance, b.reg_id) > 0) {
@@ -1357,7 +1369,7 @@ static void register_accepted(struct ptr *t, sip_t const *rs)
 				log_info("flow of %s (%s) moved from %s to %s", b.aor, b.contact,
 				         ofl, fl);
 			log_info("%s %s via %s%s, %us", r ? "registered" : "refreshed", b.aor, fl,
-				 b.natd ? " (NAT)" : "", exp);
+			         b.natd ? " (NAT)" : "", exp);
 			state_changed(p);
 		} else {
 			log_warn("cannot keep the binding of %s (%s): %s", b.aor, b.contact,
@@ -1400,9 +1412,9 @@ static void nat_response(struct ptr *t, msg_t *resp, sip_t *rs, int status)
 		}
 		for (sip_contact_t *m = rs->sip_contact; m; m = m->m_next)
 			rewrite_contact(p, resp, m, &t->target_flow,
-					su_casematch(proto, "tcp")   ? "tcp"
-					: su_casematch(proto, "tls") ? "tls"
-								     : "udp");
+			                su_casematch(proto, "tcp")   ? "tcp"
+			                : su_casematch(proto, "tls") ? "tls"
+			                                             : "udp");
 	}
 }
 
@@ -1490,9 +1502,10 @@ static int stray_response(struct ptr *t, nta_outgoing_t *orq, sip_t const *sip)
 			/* A 2xx retransmission carries the SDP again: it must
 			 * say what the first one said after our rewrite. */
 			su_addrinfo_t *ai = msg_addrinfo(response);
-			struct media_party who = {.from_upstream = ai && ai->ai_addr &&
-								   from_upstream(t->proxy, ai->ai_addr),
-						  .src = ai ? ai->ai_addr : NULL};
+			struct media_party who = {.from_upstream =
+			                                  ai && ai->ai_addr &&
+			                                  from_upstream(t->proxy, ai->ai_addr),
+			                          .src = ai ? ai->ai_addr : NULL};
 			media_response(t->proxy->media, response, rs, NULL, &who);
 		}
 		nta_incoming_mreply(t->server, response);
@@ -1543,7 +1556,7 @@ static int agent_message(struct proxy *p, nta_agent_t *agent, msg_t *msg, sip_t 
 
 	(void)agent;
 	log_debug("dropped a message from %s nta could not use (%s)", src_str(msg, src, sizeof src),
-		  sip && sip->sip_status ? "response" : "request");
+	          sip && sip->sip_status ? "response" : "request");
 	(void)p;
 	msg_destroy(msg);
 	return 0;
@@ -1642,19 +1655,22 @@ static void ka_send_options(struct proxy *p, struct reg_binding *b)
 		return;
 	}
 	ms = sip_object(m);
-	snprintf(from, sizeof from, "<sip:sipnat@%s>;tag=ka%08lx", p->rr_host, (unsigned long)random());
+	snprintf(from, sizeof from, "<sip:sipnat@%s>;tag=ka%08lx", p->rr_host,
+	         (unsigned long)random());
 	flow_route(&b->flow, route, sizeof route);
 	if (sip_add_tl(m, ms,
-		       SIPTAG_REQUEST(sip_request_create(msg_home(m), SIP_METHOD_OPTIONS,
-							 URL_STRING_MAKE(b->contact), NULL)),
-		       SIPTAG_FROM_STR(from), SIPTAG_TO_STR(b->aor),
-		       SIPTAG_CALL_ID(sip_call_id_create(msg_home(m), NULL)),
-		       SIPTAG_CSEQ_STR("1 OPTIONS"), SIPTAG_MAX_FORWARDS_STR("70"), TAG_END()) < 0) {
+	               SIPTAG_REQUEST(sip_request_create(msg_home(m), SIP_METHOD_OPTIONS,
+	                                                 URL_STRING_MAKE(b->contact), NULL)),
+	               SIPTAG_FROM_STR(from), SIPTAG_TO_STR(b->aor),
+	               SIPTAG_CALL_ID(sip_call_id_create(msg_home(m), NULL)),
+	               SIPTAG_CSEQ_STR("1 OPTIONS"), SIPTAG_MAX_FORWARDS_STR("70"),
+	               TAG_END()) < 0) {
 		msg_destroy(m);
 		ka_free(k);
 		return;
 	}
-	k->client = nta_outgoing_mcreate(p->agent, ka_response, k, (url_string_t *)route, m, TAG_END());
+	k->client =
+	        nta_outgoing_mcreate(p->agent, ka_response, k, (url_string_t *)route, m, TAG_END());
 	if (!k->client) {
 		msg_destroy(m);
 		ka_free(k);
@@ -1667,7 +1683,7 @@ static void ka_send_crlf(struct proxy *p, struct reg_binding *b)
 {
 	int fd = p->udp_fd[b->flow.remote.ss_family == AF_INET6 ? 1 : 0];
 	socklen_t len = b->flow.remote.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-							     : sizeof(struct sockaddr_in);
+	                                                     : sizeof(struct sockaddr_in);
 
 	if (fd < 0)
 		return;
@@ -1697,7 +1713,7 @@ static void find_udp_sockets(struct proxy *p)
 		    ntohs(((struct sockaddr_in *)&ss)->sin_port) == p->port_of[CFG_TP_UDP])
 			p->udp_fd[0] = fd;
 		else if (ss.ss_family == AF_INET6 && p->udp_fd[1] < 0 &&
-			 ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) == p->port_of[CFG_TP_UDP])
+		         ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) == p->port_of[CFG_TP_UDP])
 			p->udp_fd[1] = fd;
 	}
 }
@@ -1726,14 +1742,14 @@ static void report_bad_messages(struct proxy *p, time_t now)
 		return;
 	p->bad_reported = now;
 	nta_agent_get_stats(p->agent, NTATAG_S_BAD_MESSAGE_REF(bad_msg),
-			    NTATAG_S_BAD_REQUEST_REF(bad_req), NTATAG_S_BAD_RESPONSE_REF(bad_resp),
-			    TAG_END());
+	                    NTATAG_S_BAD_REQUEST_REF(bad_req), NTATAG_S_BAD_RESPONSE_REF(bad_resp),
+	                    TAG_END());
 	if (bad_msg > p->bad_seen) {
 		log_warn("%llu malformed SIP message(s) in the last 10 s: %llu request(s) answered "
-			 "400, %llu bad response(s) dropped, the rest unparsable and dropped",
-			 (unsigned long long)(bad_msg - p->bad_seen),
-			 (unsigned long long)(bad_req - p->bad_req_seen),
-			 (unsigned long long)(bad_resp - p->bad_resp_seen));
+		         "400, %llu bad response(s) dropped, the rest unparsable and dropped",
+		         (unsigned long long)(bad_msg - p->bad_seen),
+		         (unsigned long long)(bad_req - p->bad_req_seen),
+		         (unsigned long long)(bad_resp - p->bad_resp_seen));
 		p->stats.malformed += bad_msg - p->bad_seen;
 	}
 	p->bad_seen = bad_msg;
@@ -1766,7 +1782,9 @@ static void tick(su_root_magic_t *m, su_timer_t *timer, struct ptr *stateless)
 			ka_send_options(p, b);
 		else if (p->cfg->sip.keepalive == CFG_KA_CRLF)
 			ka_send_crlf(p, b);
-		b->ka_due = p->cfg->sip.keepalive == CFG_KA_OFF ? 0 : now + p->cfg->sip.keepalive_interval;
+		b->ka_due = p->cfg->sip.keepalive == CFG_KA_OFF
+		                    ? 0
+		                    : now + p->cfg->sip.keepalive_interval;
 		reg_reschedule(p->reg, b);
 	}
 	if (p->reg_dirty &&
@@ -1842,8 +1860,8 @@ static int setup_state(struct proxy *p)
 			persistent = access(sip->state_dir, W_OK) == 0;
 		if (!persistent)
 			log_warn("state_dir %s is not writable: registrations will not survive a "
-				 "restart",
-				 sip->state_dir);
+			         "restart",
+			         sip->state_dir);
 	}
 	if (sip->flow_secret) {
 		flow_secret_from_string(sip->flow_secret, p->flow_key);
@@ -1868,7 +1886,7 @@ static int setup_state(struct proxy *p)
 			log_warn("cannot read %s: %s", path, strerror(-r));
 		else if (r > 0 || bad)
 			log_info("restored %d registration(s) from %s%s", r, path,
-				 bad ? " (some malformed lines skipped)" : "");
+			         bad ? " (some malformed lines skipped)" : "");
 	}
 	return 0;
 }
@@ -1940,21 +1958,21 @@ static int add_listeners(struct proxy *p)
 			if (!tlsdir[0] && (r = make_tls_dir(sip, tlsdir, sizeof tlsdir)) < 0)
 				break;
 			snprintf(url, sizeof url, "sips:%s%s%s:%u;transport=tls", v6 ? "[" : "", h,
-				 v6 ? "]" : "", l->port);
+			         v6 ? "]" : "", l->port);
 		} else {
 			snprintf(url, sizeof url, "sip:%s%s%s:%u;transport=%s", v6 ? "[" : "", h,
-				 v6 ? "]" : "", l->port, cfg_transport_name(l->transport));
+			         v6 ? "]" : "", l->port, cfg_transport_name(l->transport));
 		}
-		if (nta_agent_add_tport(p->agent, (url_string_t *)url,
-					TAG_IF(l->transport == CFG_TP_TLS, TPTAG_CERTIFICATE(tlsdir)),
-					TAG_IF(l->transport == CFG_TP_TLS,
-					       TPTAG_TLS_VERIFY_POLICY(0)),
-					TAG_IF(l->transport != CFG_TP_UDP, TPTAG_PONG2PING(1)),
-					TAG_IF(l->transport == CFG_TP_UDP, TPTAG_STUN_SERVER(1)),
-					TAG_END()) < 0) {
+		if (nta_agent_add_tport(
+		            p->agent, (url_string_t *)url,
+		            TAG_IF(l->transport == CFG_TP_TLS, TPTAG_CERTIFICATE(tlsdir)),
+		            TAG_IF(l->transport == CFG_TP_TLS, TPTAG_TLS_VERIFY_POLICY(0)),
+		            TAG_IF(l->transport != CFG_TP_UDP, TPTAG_PONG2PING(1)),
+		            TAG_IF(l->transport == CFG_TP_UDP, TPTAG_STUN_SERVER(1)),
+		            TAG_END()) < 0) {
 			r = errno ? -errno : -EINVAL;
-			log_err("cannot listen on %s:%s:%u: %s", cfg_transport_name(l->transport), h,
-				l->port, strerror(-r));
+			log_err("cannot listen on %s:%s:%u: %s", cfg_transport_name(l->transport),
+			        h, l->port, strerror(-r));
 			break;
 		}
 		if (!p->port_of[l->transport])
@@ -2005,7 +2023,7 @@ static int bye_done(struct ptr *unused, nta_outgoing_t *orq, sip_t const *sip)
  * initiative (media timeout, sipnatctl hangup), speaking for the other
  * side, over the flow we know for it. */
 static void send_bye(void *arg, const char *call_id, const struct media_dialog_side *from,
-		     const struct media_dialog_side *to, const char *reason)
+                     const struct media_dialog_side *to, const char *reason)
 {
 	struct proxy *p = arg;
 	msg_t *m = nta_msg_create(p->agent, 0);
@@ -2017,7 +2035,7 @@ static void send_bye(void *arg, const char *call_id, const struct media_dialog_s
 		return;
 	ms = sip_object(m);
 	snprintf(fromh, sizeof fromh, "<%s>;tag=%s", from->uri ? from->uri : "sip:sipnat@invalid",
-		 from->tag);
+	         from->tag);
 	snprintf(toh, sizeof toh, "<%s>;tag=%s", to->uri ? to->uri : to->contact, to->tag);
 	snprintf(cseq, sizeof cseq, "%u BYE", from->cseq ? from->cseq : 1);
 	snprintf(why, sizeof why, "SIP;cause=200;text=\"%s\"", reason);
@@ -2025,13 +2043,13 @@ static void send_bye(void *arg, const char *call_id, const struct media_dialog_s
 	if (!to->from_upstream && to->flow.transport != CFG_TP_UDP)
 		tp = flow_connection(p, &to->flow);
 	if (sip_add_tl(m, ms,
-		       SIPTAG_REQUEST(sip_request_create(msg_home(m), SIP_METHOD_BYE,
-							 URL_STRING_MAKE(to->contact), NULL)),
-		       SIPTAG_FROM_STR(fromh), SIPTAG_TO_STR(toh), SIPTAG_CALL_ID_STR(call_id),
-		       SIPTAG_CSEQ_STR(cseq), SIPTAG_MAX_FORWARDS_STR("70"), SIPTAG_REASON_STR(why),
-		       TAG_END()) < 0 ||
+	               SIPTAG_REQUEST(sip_request_create(msg_home(m), SIP_METHOD_BYE,
+	                                                 URL_STRING_MAKE(to->contact), NULL)),
+	               SIPTAG_FROM_STR(fromh), SIPTAG_TO_STR(toh), SIPTAG_CALL_ID_STR(call_id),
+	               SIPTAG_CSEQ_STR(cseq), SIPTAG_MAX_FORWARDS_STR("70"), SIPTAG_REASON_STR(why),
+	               TAG_END()) < 0 ||
 	    !nta_outgoing_mcreate(p->agent, bye_done, NULL, (url_string_t *)route, m,
-				  TAG_IF(tp, NTATAG_TPORT(tp)), TAG_END())) {
+	                          TAG_IF(tp, NTATAG_TPORT(tp)), TAG_END())) {
 		log_warn("call %s: could not send BYE to %s", call_id, to->contact);
 		msg_destroy(m);
 		return;
@@ -2045,7 +2063,7 @@ struct media *proxy_media(struct proxy *p)
 }
 
 int proxy_create(struct proxy **pp, su_root_t *root, const struct cfg *cfg, struct relay *relay,
-		 struct media_bridge *bridge)
+                 struct media_bridge *bridge)
 {
 	struct proxy *p;
 	int r = 0;
@@ -2059,13 +2077,13 @@ int proxy_create(struct proxy **pp, su_root_t *root, const struct cfg *cfg, stru
 	p->udp_fd[0] = p->udp_fd[1] = -1;
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 
-	p->agent = nta_agent_create(root, (url_string_t *)-1 /* no transport yet */, agent_message, p, NTATAG_UA(0),
-				    NTATAG_CANCEL_487(0),
-				    /* 2: answer to the source port even without ;rport, as a
-				     * NAT edge must (RFC 3581 behaviour forced). */
-				    NTATAG_SERVER_RPORT(2),
-				    NTATAG_CLIENT_RPORT(1), NTATAG_PASS_100(1), NTATAG_EXTRA_100(0),
-				    NTATAG_MAXSIZE(65536), TAG_END());
+	p->agent =
+	        nta_agent_create(root, (url_string_t *)-1 /* no transport yet */, agent_message, p,
+	                         NTATAG_UA(0), NTATAG_CANCEL_487(0),
+	                         /* 2: answer to the source port even without ;rport, as a
+	                          * NAT edge must (RFC 3581 behaviour forced). */
+	                         NTATAG_SERVER_RPORT(2), NTATAG_CLIENT_RPORT(1), NTATAG_PASS_100(1),
+	                         NTATAG_EXTRA_100(0), NTATAG_MAXSIZE(65536), TAG_END());
 	if (!p->agent) {
 		r = errno ? -errno : -ENOMEM;
 		log_err("cannot create the SIP agent: %s", strerror(-r));
@@ -2147,7 +2165,7 @@ static void drain_timeout(su_root_magic_t *m, su_timer_t *timer, struct ptr *sta
 	if (p->drain_done) {
 		void (*done)(void *) = p->drain_done;
 		log_warn("shutdown: %zu transaction(s) still open after %us; stopping anyway",
-			 p->stats.transactions, p->cfg->sip.shutdown_timeout);
+		         p->stats.transactions, p->cfg->sip.shutdown_timeout);
 		p->drain_done = NULL;
 		done(p->drain_arg);
 	}
@@ -2165,9 +2183,8 @@ void proxy_drain(struct proxy *p, void (*done)(void *arg), void *arg)
 	}
 	log_info("shutdown: waiting for %zu open transaction(s)", p->stats.transactions);
 	p->drain_timer = su_timer_create(su_root_task(p->root), 1000);
-	if (!p->drain_timer ||
-	    su_timer_set_interval(p->drain_timer, drain_timeout, p->stateless,
-				  p->cfg->sip.shutdown_timeout * 1000) < 0) {
+	if (!p->drain_timer || su_timer_set_interval(p->drain_timer, drain_timeout, p->stateless,
+	                                             p->cfg->sip.shutdown_timeout * 1000) < 0) {
 		p->drain_done = NULL;
 		done(arg);
 	}
@@ -2201,7 +2218,7 @@ static void foreach_adapter(void *arg, struct reg_binding *b)
 }
 
 void proxy_foreach_binding(struct proxy *p, void (*fn)(void *arg, const struct reg_binding *b),
-			   void *arg)
+                           void *arg)
 {
 	struct foreach_ctx c = {fn, arg};
 	reg_foreach(p->reg, foreach_adapter, &c);

@@ -1972,11 +1972,10 @@ void turn_stop(struct turn *t)
 			posted++;
 	wait_done(t, posted);
 	turn_get_counters(t, &c);
-	log_info("turn: stopped; bindings %" PRIu64 ", allocated %" PRIu64
-	         ", refused 401 %" PRIu64 " 403 %" PRIu64 " 437 %" PRIu64 " 438 %" PRIu64
-	         " 486 %" PRIu64 " 508 %" PRIu64 ", rate-limited %" PRIu64 ", peer denied %" PRIu64
-	         ", to peers %" PRIu64 " packets, to clients %" PRIu64
-	         " packets, tls handshakes %" PRIu64,
+	log_info("turn: stopped; bindings %" PRIu64 ", allocated %" PRIu64 ", refused 401 %" PRIu64
+	         " 403 %" PRIu64 " 437 %" PRIu64 " 438 %" PRIu64 " 486 %" PRIu64 " 508 %" PRIu64
+	         ", rate-limited %" PRIu64 ", peer denied %" PRIu64 ", to peers %" PRIu64
+	         " packets, to clients %" PRIu64 " packets, tls handshakes %" PRIu64,
 	         c.binding, c.alloc_ok, c.err_401, c.err_403, c.err_437, c.err_438, c.err_486,
 	         c.err_508, c.ratelimited, c.peer_denied, c.to_peer_packets, c.to_client_packets,
 	         c.tls_handshakes);

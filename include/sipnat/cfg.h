@@ -18,10 +18,10 @@
 
 #include "sipnat/natd.h"
 
-#define CFG_MAX_LISTEN 16
+#define CFG_MAX_LISTEN   16
 #define CFG_MAX_UPSTREAM 8
-#define CFG_MAX_DOMAIN 16
-#define CFG_HOST_MAX 64
+#define CFG_MAX_DOMAIN   16
+#define CFG_HOST_MAX     64
 
 enum cfg_transport { CFG_TP_UDP, CFG_TP_TCP, CFG_TP_TLS };
 
@@ -64,13 +64,13 @@ struct cfg_sip {
 	/* Seconds a graceful stop waits for open transactions. */
 	unsigned shutdown_timeout;
 	/* NAT traversal for signaling. */
-	unsigned nat_detect;      /* NATD_* predicates applied */
-	bool path;                /* Path (RFC 3327); false: rewrite Contact */
+	unsigned nat_detect; /* NATD_* predicates applied */
+	bool path;           /* Path (RFC 3327); false: rewrite Contact */
 	enum cfg_keepalive keepalive;
 	unsigned keepalive_interval; /* seconds between keepalives */
 	unsigned keepalive_failures; /* unanswered OPTIONS before unreachable */
-	char *state_dir;          /* saved registrations and flow secret */
-	char *flow_secret;        /* NULL: generated and kept in state_dir */
+	char *state_dir;             /* saved registrations and flow secret */
+	char *flow_secret;           /* NULL: generated and kept in state_dir */
 };
 
 enum cfg_relay_mode { CFG_RELAY_ALWAYS, CFG_RELAY_NAT, CFG_RELAY_NEVER };
@@ -159,7 +159,7 @@ int cfg_load(const char *path, struct cfg **out, cfg_error_f *on_error, void *ar
 /* Same as cfg_load() on a string; name is used in messages.  For tests and
  * for --check-config on standard input. */
 int cfg_load_string(const char *text, const char *name, struct cfg **out, cfg_error_f *on_error,
-		    void *arg);
+                    void *arg);
 
 void cfg_free(struct cfg *c);
 

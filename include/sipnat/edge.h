@@ -51,16 +51,16 @@ enum edge_verdict {
 
 /* Facts about one request, after sipnatd's own Route entries were removed. */
 struct edge_request {
-	bool from_upstream;    /* source address is an upstream's */
-	bool is_options;       /* method is OPTIONS */
-	bool ruri_has_user;    /* Request-URI has a user part */
-	bool ruri_is_self;     /* Request-URI host:port is sipnatd */
-	bool ruri_is_upstream; /* Request-URI host is an upstream (name or address) */
-	bool ruri_in_domain;   /* Request-URI host is a configured [sip] domain */
-	bool had_own_route;    /* we removed at least one Route of ours */
-	bool has_route;        /* a Route header remains */
+	bool from_upstream;     /* source address is an upstream's */
+	bool is_options;        /* method is OPTIONS */
+	bool ruri_has_user;     /* Request-URI has a user part */
+	bool ruri_is_self;      /* Request-URI host:port is sipnatd */
+	bool ruri_is_upstream;  /* Request-URI host is an upstream (name or address) */
+	bool ruri_in_domain;    /* Request-URI host is a configured [sip] domain */
+	bool had_own_route;     /* we removed at least one Route of ours */
+	bool has_route;         /* a Route header remains */
 	bool route_is_upstream; /* ...and its host is an upstream */
-	bool have_upstream;    /* at least one upstream is configured */
+	bool have_upstream;     /* at least one upstream is configured */
 };
 
 /* Returns the verdict; *why (if not NULL) gets a static phrase for logs. */

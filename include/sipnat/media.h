@@ -45,14 +45,14 @@ struct media_dialog_side {
 	uint32_t cseq;       /* next CSeq to use towards it */
 	bool from_upstream;
 	bool have_flow;
-	struct flow flow;    /* device flow, or the upstream's address */
+	struct flow flow; /* device flow, or the upstream's address */
 };
 
 struct media_hooks {
 	/* Send a BYE to `to`, as if from `from`.  reason goes into a Reason
 	 * header. */
 	void (*send_bye)(void *arg, const char *call_id, const struct media_dialog_side *from,
-			 const struct media_dialog_side *to, const char *reason);
+	                 const struct media_dialog_side *to, const char *reason);
 };
 
 /* Per-call listing for the control socket. */
@@ -71,15 +71,15 @@ struct media_call_info {
  * passes media_relay_event and &bridge to relay_start(), and gives the same
  * bridge to media_create(). */
 struct media_bridge {
-	su_root_t *root;  /* set before relay_start(), constant afterwards */
-	struct media *m;  /* [sip] NULL when no media module is alive */
+	su_root_t *root; /* set before relay_start(), constant afterwards */
+	struct media *m; /* [sip] NULL when no media module is alive */
 };
 /* [loop] relay_event_f for relay_start(); arg is a struct media_bridge. */
 struct relay_event;
 void media_relay_event(void *arg, const struct relay_event *ev);
 
 int media_create(struct media **out, struct media_bridge *bridge, const struct cfg *cfg,
-		 struct relay *relay, const struct media_hooks *hooks, void *arg);
+                 struct relay *relay, const struct media_hooks *hooks, void *arg);
 /* Closes every relay session still open; their CLOSED events are ignored. */
 void media_destroy(struct media *m);
 /* cfg is borrowed from now on (mode, timeout policy, strip option). */
@@ -88,20 +88,20 @@ void media_reload(struct media *m, const struct cfg *cfg);
 /* A request about to be forwarded (msg/sip is the copy that will be sent).
  * target is what the proxy knows of the receiver (may be NULL). */
 void media_request(struct media *m, msg_t *msg, sip_t *sip, const struct media_party *sender,
-		   const struct media_party *target);
+                   const struct media_party *target);
 
 /* A response about to be relayed back (also a stray 2xx retransmission);
  * request is the request it answers when known (may be NULL: the response's
  * own From and CSeq tell the direction), responder who sent it. */
 void media_response(struct media *m, msg_t *msg, sip_t *sip, sip_t const *request,
-		    const struct media_party *responder);
+                    const struct media_party *responder);
 
 /* Ends a call now: BYE to both sides, relay session closed.  -ENOENT if no
  * call has this Call-ID. */
 int media_hangup(struct media *m, const char *call_id, const char *reason);
 
 void media_foreach_call(struct media *m, void (*fn)(void *arg, const struct media_call_info *c),
-			void *arg);
+                        void *arg);
 size_t media_active_calls(const struct media *m);
 uint64_t media_completed_calls(const struct media *m);
 

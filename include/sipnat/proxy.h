@@ -29,18 +29,18 @@ struct proxy;
 
 /* Counters for status output and tests; read on the SIP thread. */
 struct proxy_stats {
-	uint64_t requests;   /* requests received (all methods) */
-	uint64_t forwarded;  /* requests forwarded statefully or not */
-	uint64_t responses;  /* responses relayed back */
-	uint64_t refused;    /* 403 for relay attempts and bad flow tokens */
-	uint64_t bad_tokens; /* flow tokens that failed verification (403) */
-	uint64_t flow_failed; /* valid tokens for flows that are gone (430) */
-	uint64_t loops;      /* 482 */
+	uint64_t requests;      /* requests received (all methods) */
+	uint64_t forwarded;     /* requests forwarded statefully or not */
+	uint64_t responses;     /* responses relayed back */
+	uint64_t refused;       /* 403 for relay attempts and bad flow tokens */
+	uint64_t bad_tokens;    /* flow tokens that failed verification (403) */
+	uint64_t flow_failed;   /* valid tokens for flows that are gone (430) */
+	uint64_t loops;         /* 482 */
 	uint64_t too_many_hops; /* 483 */
-	uint64_t failovers;  /* upstream switched on timeout/503 */
+	uint64_t failovers;     /* upstream switched on timeout/503 */
 	uint64_t local_options; /* OPTIONS answered by us */
-	uint64_t malformed;  /* malformed messages nta rejected or dropped */
-	size_t transactions; /* open server transactions now */
+	uint64_t malformed;     /* malformed messages nta rejected or dropped */
+	size_t transactions;    /* open server transactions now */
 };
 
 struct relay;
@@ -53,7 +53,7 @@ struct media_bridge;
  * given to relay_start().  Returns 0 or -errno (-EADDRINUSE, -EINVAL...)
  * after logging the reason. */
 int proxy_create(struct proxy **pp, su_root_t *root, const struct cfg *cfg, struct relay *relay,
-		 struct media_bridge *bridge);
+                 struct media_bridge *bridge);
 
 /* The media module, for listings and hangup; NULL without a relay. */
 struct media *proxy_media(struct proxy *p);
@@ -80,12 +80,12 @@ struct reg_binding;
 /* Calls fn for every device binding sipnatd keeps (see reg.h); fn must not
  * keep the pointer nor change the table. */
 void proxy_foreach_binding(struct proxy *p, void (*fn)(void *arg, const struct reg_binding *b),
-			   void *arg);
+                           void *arg);
 
 struct proxy_upstream_info {
-	const char *uri;   /* borrowed until the next reload */
-	bool healthy;      /* false while held down after a timeout or 503 */
-	long down_for;     /* seconds it stays held down, 0 when healthy */
+	const char *uri; /* borrowed until the next reload */
+	bool healthy;    /* false while held down after a timeout or 503 */
+	long down_for;   /* seconds it stays held down, 0 when healthy */
 };
 /* Returns the number of upstreams; fills out[0..max-1]. */
 size_t proxy_upstreams(const struct proxy *p, struct proxy_upstream_info *out, size_t max);

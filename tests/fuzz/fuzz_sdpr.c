@@ -60,10 +60,12 @@ static void check_candidates(const uint8_t *data, size_t size)
 				must(ice_parse_candidate(text, &again) == 0,
 				     "a formatted candidate parses again");
 				must(memcmp(&c, &again, sizeof c) == 0 ||
-				         (strcmp(c.foundation, again.foundation) == 0 &&
-				          c.component == again.component && c.priority == again.priority &&
-				          strcmp(c.addr, again.addr) == 0 && c.port == again.port &&
-				          strcmp(c.type, again.type) == 0),
+				             (strcmp(c.foundation, again.foundation) == 0 &&
+				              c.component == again.component &&
+				              c.priority == again.priority &&
+				              strcmp(c.addr, again.addr) == 0 &&
+				              c.port == again.port &&
+				              strcmp(c.type, again.type) == 0),
 				     "a formatted candidate is the same candidate");
 			}
 		}
@@ -94,7 +96,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		snprintf(targets[i].addr, sizeof targets[i].addr, "%s", v6 ? RELAY_V6 : RELAY_V4);
 		targets[i].rtp_port = 30000 + 2 * (unsigned)i;
 		targets[i].rtcp_mux = streams[i].rtcp_mux;
-		targets[i].rtcp_port = targets[i].rtcp_mux ? targets[i].rtp_port : targets[i].rtp_port + 1;
+		targets[i].rtcp_port =
+		        targets[i].rtcp_mux ? targets[i].rtp_port : targets[i].rtp_port + 1;
 	}
 	sdpr_options_init(&opt);
 	opt.strip_private_candidates = size & 1; /* both settings, chosen by the input */
@@ -111,9 +114,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			must(out_streams[i].disabled, "a disabled stream stays disabled");
 			continue;
 		}
-		must(out_streams[i].port == targets[i].rtp_port, "a relayed stream names the relay port");
+		must(out_streams[i].port == targets[i].rtp_port,
+		     "a relayed stream names the relay port");
 		must(strcmp(out_streams[i].addr, targets[i].addr) == 0 ||
-		         out_streams[i].hold_zero_addr,
+		             out_streams[i].hold_zero_addr,
 		     "a relayed stream names the relay address (or stays on 0.0.0.0 hold)");
 	}
 	must(sdpr_rewrite(out, out_len, targets, n, &opt, &out2, &out2_len) == 0,

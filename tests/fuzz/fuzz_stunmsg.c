@@ -7,9 +7,9 @@
  *   mkdir -p /tmp/stunmsg-corpus
  *   /tmp/fuzz_stunmsg -max_total_time=60 /tmp/stunmsg-corpus
  *
- * tests/fuzz/run-fuzzers does all of this.  A useful seed corpus is the RFC vectors (tests/data/stunmsg, one .hex
- * file each) turned into binary, one file per vector, e.g. with
- *   cut -d'#' -f1 rfc5769-request.hex | xxd -r -p > /tmp/stunmsg-corpus/req
+ * tests/fuzz/run-fuzzers does all of this.  A useful seed corpus is the RFC vectors
+ * (tests/data/stunmsg, one .hex file each) turned into binary, one file per vector, e.g. with cut
+ * -d'#' -f1 rfc5769-request.hex | xxd -r -p > /tmp/stunmsg-corpus/req
  *
  * Each input is treated as a UDP datagram (decode + every reader), as a
  * ChannelData message, and as a TCP stream cut into frames.  A message that
