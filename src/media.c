@@ -240,6 +240,18 @@ static void side_learn(struct side *s, const struct media_party *who)
 	 * send it its BYE. */
 	if (s->known && !s->have_src && s->from_upstream && who->from_upstream && who->src)
 		s->known = false;
+	/* A device outranks an upstream.  When one device calls another
+	 * through the PBX, the call spirals (device -> us -> PBX -> us ->
+	 * device) and the callee side is first seen as "the upstream" on the
+	 * first leg; its own messages, on the second leg, say where its media
+	 * really comes from and whether it is behind NAT.  Without this the
+	 * relay would expect the callee's RTP from the PBX and drop all of it
+	 * as foreign. */
+	if (s->known && s->from_upstream && !who->from_upstream && (who->src || who->flow)) {
+		s->known = false;
+		s->have_src = false;
+		s->have_flow = false;
+	}
 	if (s->known)
 		return;
 	s->known = true;

@@ -479,8 +479,12 @@ static const char *src_str(msg_t *msg, char *buf, size_t len)
 
 /* FNV-1a over the fields that identify a request for loop detection
  * (RFC 3261 §16.6 item 8): Request-URI, From tag, To tag, Call-ID, CSeq
- * number and Proxy-Require.  A spiral changes the Request-URI and so the
- * hash; a true loop brings back the same request. */
+ * number, Route and Proxy-Require, as received.  A spiral changes the
+ * Request-URI or the Route set and so the hash; a true loop brings back
+ * the same request.  Route matters for in-dialog requests between two
+ * devices through a PBX: the BYE passes us twice with the same
+ * Request-URI, once with our Record-Route entries and the PBX's, once
+ * with only our second one left. */
 static uint64_t loop_hash(sip_t const *sip)
 {
 	uint64_t h = 1469598103934665603ULL;
@@ -500,6 +504,18 @@ static uint64_t loop_hash(sip_t const *sip)
 	for (int i = 0; i < n; i++) {
 		h ^= (unsigned char)buf[i];
 		h *= 1099511628211ULL;
+	}
+	for (sip_route_t const *r = sip->sip_route; r; r = r->r_next) {
+		char rb[512];
+		int rn = snprintf(rb, sizeof rb, "|" URL_PRINT_FORMAT, URL_PRINT_ARGS(r->r_url));
+		if (rn < 0)
+			rn = 0;
+		if ((size_t)rn >= sizeof rb)
+			rn = sizeof rb - 1;
+		for (int i = 0; i < rn; i++) {
+			h ^= (unsigned char)rb[i];
+			h *= 1099511628211ULL;
+		}
 	}
 	for (sip_proxy_require_t *pr = sip->sip_proxy_require; pr; pr = pr->k_next)
 		for (int i = 0; pr->k_items && pr->k_items[i]; i++)

@@ -7,7 +7,9 @@
 #     INVITE and a BYE get 483 (RFC 3261 section 16.3 item 3), an OPTIONS
 #     is answered by sipnatd itself (200 or 483: section 16.3 lets a proxy
 #     be the final recipient of an OPTIONS) and the upstream, a sipp
-#     tracing everything it gets, receives nothing at all.
+#     tracing everything it gets, receives nothing at all;
+#  3. with itself as upstream, an INVITE that comes back unchanged is a
+#     loop: 482 (section 16.3 item 4), not 70 hops and a 483.
 TEST_SLOT=5
 # shellcheck source=tests/integration/lib.sh
 . "${SIPNAT_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
@@ -57,6 +59,26 @@ if grep -Eq '^Call-ID: (inv|bye|opt)-mf0-' "$(sipp_messages pbx)"; then
 fi
 assert_file_has "$(sipp_messages pbx)" '^Max-Forwards: 0$' "Max-Forwards 1 decremented to 0"
 
+sipnatd_alive || fail "sipnatd died"
+stop_sipnatd
+
+# 3: a real loop.  With itself as upstream, a request comes back to
+# sipnatd unchanged: it must answer 482 (RFC 3261 section 16.3 item 4),
+# long before Max-Forwards runs out (483 after 70 hops would also stop it,
+# but only after 70 copies of the request).
+mv "$SIPNATD_LOG" "$WORK/sipnatd-1.log"
+write_config "$WORK/sipnat-loop.conf" <<EOF
+[sip]
+listen = udp:$PROXY_IP:$PROXY_PORT
+upstream = sip:$PROXY_IP:$PROXY_PORT
+EOF
+start_sipnatd "$WORK/sipnat-loop.conf"
+request inv-loop INVITE "sip:100@$PROXY_IP:$PROXY_PORT" 70
+shoot inv-loop
+assert_file_has "$WORK/inv-loop.reply" '^SIP/2.0 482 ' "INVITE sent around a loop"
+loops=$(count_matches "$SIPNATD_LOG" 'loop detected for INVITE')
+say "loop: $loops detection(s) logged, reply: $(grep -m1 '^SIP/2.0' "$WORK/inv-loop.reply")"
+[ "$loops" -ge 1 ] || fail "sipnatd logged no loop detection"
 sipnatd_alive || fail "sipnatd died"
 stop_sipnatd
 say "PASS"
