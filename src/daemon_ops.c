@@ -122,6 +122,7 @@ static int op_status(void *arg, json_t *out)
 	set(cnt, "failovers", json_integer((json_int_t)st.failovers));
 	set(cnt, "local_options", json_integer((json_int_t)st.local_options));
 	set(cnt, "malformed", json_integer((json_int_t)st.malformed));
+	set(cnt, "relay_full", json_integer((json_int_t)st.relay_full));
 	set(cnt, "transactions", json_integer((json_int_t)st.transactions));
 	r |= set(out, "counters", cnt);
 
@@ -344,6 +345,15 @@ int daemon_metrics(struct daemon_ctx *d, char **text, size_t *len)
 	             st.failovers);
 	prom_counter(&p, "sipnat_sip_malformed_total", "Malformed SIP messages received.",
 	             st.malformed);
+	prom_counter(&p, "sipnat_sip_bad_flow_tokens_total",
+	             "Requests refused with 403 because their flow token did not verify.",
+	             st.bad_tokens);
+	prom_counter(&p, "sipnat_sip_flow_failed_total",
+	             "Requests refused with 430 because the device's flow is gone.",
+	             st.flow_failed);
+	prom_counter(&p, "sipnat_sip_relay_full_total",
+	             "Offers refused with 503 because the media relay had no ports left.",
+	             st.relay_full);
 	prom_gauge(&p, "sipnat_sip_transactions", "Open server transactions.",
 	           (double)st.transactions);
 	prom_gauge(&p, "sipnat_draining", "1 while new dialogs are refused with 503.",

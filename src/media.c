@@ -349,7 +349,8 @@ static void push_remote(struct media *m, struct call *c, int x)
 }
 
 /* The SDP of party x is on its way to the other party: anchor it. */
-static void anchor_sdp(struct media *m, struct call *c, int x, msg_t *msg, sip_t *sip)
+static int anchor_sdp(struct media *m, struct call *c, int x, msg_t *msg, sip_t *sip,
+                      bool offer)
 {
 	struct sdpr_session_info si;
 	struct sdpr_stream_info st[MEDIA_MAX_STREAMS];
@@ -364,18 +365,18 @@ static void anchor_sdp(struct media *m, struct call *c, int x, msg_t *msg, sip_t
 		c->relay_decided = true;
 	}
 	if (!c->relay)
-		return;
+		return 0;
 	n = sdpr_inspect(sip->sip_payload->pl_data, sip->sip_payload->pl_len, &si, st,
 	                 MEDIA_MAX_STREAMS);
 	if (n < 0) {
 		log_warn("call %s: SDP from side %c not understood (%s); forwarded unchanged",
 		         c->call_id, x ? 'B' : 'A', strerror(-n));
-		return;
+		return 0;
 	}
 	if (si.n_streams > MEDIA_MAX_STREAMS) {
 		log_warn("call %s: %zu media lines, more than the %d we relay; forwarded unchanged",
 		         c->call_id, si.n_streams, MEDIA_MAX_STREAMS);
-		return;
+		return 0;
 	}
 	n = (int)si.n_streams;
 	/* An SDP that already points at our relay went through us before
@@ -388,14 +389,14 @@ static void anchor_sdp(struct media *m, struct call *c, int x, msg_t *msg, sip_t
 	if (ours) {
 		log_debug("call %s: SDP of side %c already anchored here (spiral); unchanged",
 		          c->call_id, x ? 'B' : 'A');
-		return;
+		return 0;
 	}
 	if (!c->sid && (r = relay_session_open(m->relay, &c->sid)) < 0) {
 		log_err("call %s: no relay session (%s); media not anchored", c->call_id,
 		        strerror(-r));
 		c->sid = 0;
 		c->relay = false;
-		return;
+		return 0;
 	}
 	if (!c->side[y].family)
 		c->side[y].family = si.origin_family ? si.origin_family : AF_INET;
@@ -417,6 +418,24 @@ static void anchor_sdp(struct media *m, struct call *c, int x, msg_t *msg, sip_t
 		}
 		fam = strchr(pub, ':') ? AF_INET6 : AF_INET;
 		r = relay_stream_alloc(m->relay, c->sid, y, i, fam, false, &ra);
+		/* At an offer, the ports the offerer will be told of in the
+		 * answer too: the same (side, m-line) later returns the same
+		 * ports (relay.h), so the answer cannot find the pool empty. */
+		if (r == 0 && offer) {
+			struct relay_addr own;
+			if (!c->side[x].family)
+				c->side[x].family = si.origin_family ? si.origin_family : AF_INET;
+			const char *xpub = relay_addr_for(m, c->side[x].family);
+			if (xpub)
+				r = relay_stream_alloc(m->relay, c->sid, x, i,
+				                       strchr(xpub, ':') ? AF_INET6 : AF_INET, false,
+				                       &own);
+		}
+		if (r == -ENOSPC) {
+			log_warn("call %s: relay port pool exhausted at m-line %d",
+			         c->call_id, i);
+			return -ENOSPC;
+		}
 		if (r < 0) {
 			log_warn("call %s: no relay ports for m-line %d (%s); stream not anchored",
 			         c->call_id, i, strerror(-r));
@@ -454,12 +473,12 @@ static void anchor_sdp(struct media *m, struct call *c, int x, msg_t *msg, sip_t
 	if (r < 0) {
 		log_warn("call %s: cannot rewrite SDP (%s); forwarded unchanged", c->call_id,
 		         strerror(-r));
-		return;
+		return 0;
 	}
 	sip_payload_t *pl = sip_payload_create(msg_home(msg), out, (isize_t)out_len);
 	free(out);
 	if (!pl)
-		return;
+		return 0;
 	log_debug("call %s: SDP of side %c anchored (%d m-line(s), %zu bytes)", c->call_id,
 	          x ? 'B' : 'A', n, out_len);
 	msg_header_replace(msg, (msg_pub_t *)sip, (msg_header_t *)sip->sip_payload,
@@ -473,32 +492,33 @@ static void anchor_sdp(struct media *m, struct call *c, int x, msg_t *msg, sip_t
 		else
 			msg_header_insert(msg, (msg_pub_t *)sip, (msg_header_t *)cl);
 	}
+	return 0;
 }
 
-void media_request(struct media *m, msg_t *msg, sip_t *sip, const struct media_party *sender,
-                   const struct media_party *target)
+int media_request(struct media *m, msg_t *msg, sip_t *sip, const struct media_party *sender,
+                  const struct media_party *target)
 {
 	sip_method_t method;
 	struct call *c;
 	int x;
 
 	if (!m || !sip->sip_request || !sip->sip_call_id || !sip->sip_from)
-		return;
+		return 0;
 	method = sip->sip_request->rq_method;
 	c = call_find(m, sip->sip_call_id->i_id);
 
 	if (!c) {
 		/* Only a dialog-creating INVITE starts a call. */
 		if (method != sip_method_invite || (sip->sip_to && sip->sip_to->a_tag))
-			return;
+			return 0;
 		c = calloc(1, sizeof *c);
 		if (!c)
-			return;
+			return 0;
 		c->call_id = strdup(sip->sip_call_id->i_id);
 		c->caller_tag = dup_or_null(sip->sip_from->a_tag);
 		if (!c->call_id) {
 			call_free(c);
-			return;
+			return 0;
 		}
 		c->started = time(NULL);
 		unsigned h = hash_callid(c->call_id);
@@ -525,19 +545,28 @@ void media_request(struct media *m, msg_t *msg, sip_t *sip, const struct media_p
 	case sip_method_bye:
 		snprintf(c->reason, sizeof c->reason, "BYE from %s", x ? "callee" : "caller");
 		call_end(m, c, c->reason);
-		return;
+		return 0;
 	case sip_method_cancel:
 		call_end(m, c, "CANCEL");
-		return;
+		return 0;
 	case sip_method_invite:
 	case sip_method_update:
 	case sip_method_prack:
 	case sip_method_ack:
-		if (is_sdp(sip))
-			anchor_sdp(m, c, x, msg, sip);
-		return;
+		if (is_sdp(sip)) {
+			bool offer = method == sip_method_invite || method == sip_method_update;
+			int r = anchor_sdp(m, c, x, msg, sip, offer);
+			if (r == -ENOSPC) {
+				/* Refused: a new call leaves nothing behind, a
+				 * refused re-offer leaves the call as it was. */
+				if (method == sip_method_invite && !c->established)
+					call_end(m, c, "relay port pool exhausted");
+				return r;
+			}
+		}
+		return 0;
 	default:
-		return;
+		return 0;
 	}
 }
 
@@ -579,7 +608,7 @@ void media_response(struct media *m, msg_t *msg, sip_t *sip, sip_t const *reques
 	if (status > 100 && status < 300 && is_sdp(sip) &&
 	    (method == sip_method_invite || method == sip_method_update ||
 	     method == sip_method_prack))
-		anchor_sdp(m, c, x, msg, sip);
+		(void)anchor_sdp(m, c, x, msg, sip, false); /* an answer can only pass unchanged */
 }
 
 int media_hangup(struct media *m, const char *call_id, const char *reason)

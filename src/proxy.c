@@ -615,7 +615,7 @@ static int forward_ack(struct proxy *p, msg_t *msg, sip_t *sip, const url_string
 	if (!copy)
 		return -ENOMEM;
 	if (p->media)
-		media_request(p->media, copy, sip_object(copy), sender, NULL);
+		(void)media_request(p->media, copy, sip_object(copy), sender, NULL); /* an answer */
 	/* Stateless forwarding decrements Max-Forwards too (RFC 3261 §16.11). */
 	cs = sip_object(copy);
 	if (cs->sip_max_forwards && cs->sip_max_forwards->mf_count > 0) {
@@ -1146,7 +1146,11 @@ static int ptr_prepare(struct ptr *t, const url_t *next_hop)
 		struct media_party snd, tgt;
 		party_sender(t, &snd);
 		party_target(t, &tgt);
-		media_request(p->media, c, cs, &snd, &tgt);
+		int r = media_request(p->media, c, cs, &snd, &tgt);
+		if (r < 0) {
+			msg_destroy(c);
+			return r;
+		}
 	}
 	if (!t->from_upstream && t->method == sip_method_register)
 		nat_register(t, c, cs, out_transport(next_hop));
@@ -1197,8 +1201,9 @@ static int ptr_try_upstream(struct ptr *t)
 		snprintf(t->branch + strlen(LOOP_BRANCH_TAG) + 16,
 		         sizeof t->branch - strlen(LOOP_BRANCH_TAG) - 16, ".%08lx%08lx",
 		         (unsigned long)random(), (unsigned long)random());
-		if (ptr_prepare(t, p->up[u].url) < 0)
-			return -ENOMEM;
+		int r = ptr_prepare(t, p->up[u].url);
+		if (r < 0)
+			return r;
 		if (ptr_send(t, (url_string_t *)p->up[u].url, NULL) == 0)
 			break;
 		log_warn("upstream %s: cannot send; trying the next", p->up[u].uri);
@@ -1214,6 +1219,22 @@ static int ptr_try_upstream(struct ptr *t)
 	return 0;
 }
 
+/* The media relay has no ports left for this offer (media_request): 503
+ * with Retry-After (RFC 3261 §21.5.4), so that the caller retries later
+ * or elsewhere instead of getting a call without audio. */
+static int relay_full(struct ptr *t)
+{
+	t->proxy->stats.relay_full++;
+	log_warn("%s %s refused: the media relay has no ports left; 503",
+	         t->sip->sip_request->rq_method_name,
+	         t->sip->sip_call_id ? t->sip->sip_call_id->i_id : "-");
+	t->status = 503;
+	if (nta_incoming_treply(t->server, 503, "Media Relay Full", SIPTAG_RETRY_AFTER_STR("10"),
+	                        TAG_END()) < 0)
+		return 500;
+	return 503;
+}
+
 static int ptr_forward(struct ptr *t, enum edge_verdict v)
 {
 	struct proxy *p = t->proxy;
@@ -1221,6 +1242,8 @@ static int ptr_forward(struct ptr *t, enum edge_verdict v)
 
 	if (v == EDGE_TO_UPSTREAM) {
 		r = ptr_try_upstream(t);
+		if (r == -ENOSPC)
+			return relay_full(t);
 		return r == 0 ? 0 : r == -ENOENT ? 503 : 500;
 	}
 	if (t->have_target_flow && !t->sip->sip_route) {
@@ -1246,10 +1269,14 @@ static int ptr_forward(struct ptr *t, enum edge_verdict v)
 		if (r == 0)
 			r = ptr_send(t, (url_string_t *)ru, tp);
 		su_free(p->home, ru);
+		if (r == -ENOSPC)
+			return relay_full(t);
 		return r == 0 ? 0 : 500;
 	}
 	r = ptr_prepare(t,
 	                t->sip->sip_route ? t->sip->sip_route->r_url : t->sip->sip_request->rq_url);
+	if (r == -ENOSPC)
+		return relay_full(t);
 	if (r < 0)
 		return 500;
 	return ptr_send(t, NULL, NULL) == 0 ? 0 : 502;

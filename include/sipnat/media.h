@@ -86,9 +86,14 @@ void media_destroy(struct media *m);
 void media_reload(struct media *m, const struct cfg *cfg);
 
 /* A request about to be forwarded (msg/sip is the copy that will be sent).
- * target is what the proxy knows of the receiver (may be NULL). */
-void media_request(struct media *m, msg_t *msg, sip_t *sip, const struct media_party *sender,
-                   const struct media_party *target);
+ * target is what the proxy knows of the receiver (may be NULL).
+ * Returns 0, or -ENOSPC when the offer in an INVITE or UPDATE needs relay
+ * ports and the pool has none left: the request must not be forwarded and
+ * its sender gets 503 (a call without media is worse than a call refused).
+ * Ports for BOTH sides are reserved at the offer, so that an answer can
+ * never find the pool empty; a refused initial INVITE leaves no state. */
+int media_request(struct media *m, msg_t *msg, sip_t *sip, const struct media_party *sender,
+                  const struct media_party *target);
 
 /* A response about to be relayed back (also a stray 2xx retransmission);
  * request is the request it answers when known (may be NULL: the response's

@@ -40,6 +40,7 @@ struct proxy_stats {
 	uint64_t failovers;     /* upstream switched on timeout/503 */
 	uint64_t local_options; /* OPTIONS answered by us */
 	uint64_t malformed;     /* malformed messages nta rejected or dropped */
+	uint64_t relay_full;    /* 503: no relay ports for an offer */
 	size_t transactions;    /* open server transactions now */
 };
 

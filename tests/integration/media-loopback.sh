@@ -16,6 +16,9 @@
 #    "typ relay" candidate on the relay address and port of its m= line.
 # 4. [relay] timeout = 3 and no RTP at all: both phones receive a BYE
 #    from sipnatd about 3 s after the answer, and the log says "no media".
+# 5. A pool of two port pairs: a second call while the first lasts gets
+#    503 with Retry-After and never reaches the upstream; a third call
+#    after the first ended gets the ports back.
 TEST_SLOT=31
 # shellcheck source=tests/integration/lib.sh
 . "${SIPNAT_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
@@ -38,7 +41,7 @@ MIN_PACKETS=$((PACKETS * 95 / 100))
 SSRC_DEV=0x11110001
 SSRC_UP=0x22220002
 
-conf() { # TIMEOUT
+conf() { # TIMEOUT [LAST-RELAY-PORT]
 	write_config "$WORK/sipnat-$1.conf" <<EOF
 [sip]
 listen = udp:$PROXY_IP:$PROXY_PORT
@@ -46,7 +49,7 @@ upstream = sip:$UP_IP:$UP_PORT
 
 [relay]
 address = $PROXY_IP
-ports = $RELAY_LO-$RELAY_HI
+ports = $RELAY_LO-${2:-$RELAY_HI}
 threads = 2
 timeout = $1
 EOF
@@ -228,6 +231,40 @@ dt=$((tb - ta))
 say "BYE reached the caller $dt ms after its 200"
 [ $dt -ge 2000 ] && [ $dt -le 6000 ] || fail "BYE after $dt ms, expected about 3000"
 say "4. media timeout ends the call on both sides: ok ($(($(ms) - t4)) ms)"
+
+# ------------------------------------------------ 5. port pool exhausted
+# Two port pairs: one call takes both (a pair for each side, reserved at
+# the offer).  A second call while it lasts is refused with 503 and
+# Retry-After before it reaches the upstream; once the first call ends
+# its ports are free again and a third call gets them.
+t5=$(ms)
+stop_sipnatd
+mv "$SIPNATD_LOG" "$WORK/sipnatd-timeout.log"
+start_sipnatd "$(conf 0 $((RELAY_LO + 3)))"
+start_uas up5 "$UP_IP" "$UP_PORT" 30 -sf "$SCEN/uas-media.xml" -mp $UP_SIPP_MP \
+	-key rtp_port $UP_RTP -m 2 -trace_msg -message_file msg.log -trace_err
+uas=$LAST_PID
+start_sipp dev5 30 -sf "$SCEN/uac-media.xml" "$PROXY_IP:$PROXY_PORT" -i "$DEV_IP" -p "$DEV_PORT" \
+	-mp $DEV_SIPP_MP -key rtp_port $DEV_RTP -s callee -d 3000 -m 1 \
+	-trace_msg -message_file msg.log -trace_err
+uac=$LAST_PID
+sdp_of dev5 '^SIP/2.0 200 ' >/dev/null || fail "the first call (pool of 2 pairs) was not answered"
+run_sipp dev6 15 -sf "$SCEN/uac-media-503.xml" "$PROXY_IP:$PROXY_PORT" -i "$DEV_IP" \
+	-p $((PORT_BASE + 3)) -mp $((PORT_BASE + 40)) -key rtp_port $((PORT_BASE + 14)) -s callee \
+	-m 1 -trace_msg -message_file msg.log -trace_err ||
+	fail "the call beyond the pool was not refused with 503 and Retry-After (sipp status $?)"
+cid6=$(tr -d '\r' <"$(sipp_messages dev6)" | awk '/^Call-ID:/ { print $2; exit }')
+[ -n "$cid6" ] || fail "no Call-ID in the refused call's trace"
+if grep -q "^Call-ID: $cid6" "$WORK/up5/msg.log"; then
+	fail "the refused INVITE reached the upstream"
+fi
+assert_log "no ports left; 503" "the 503 warning"
+wait_pid "$uac" "caller of the first call (pool of 2 pairs)"
+run_sipp dev7 30 -sf "$SCEN/uac-media.xml" "$PROXY_IP:$PROXY_PORT" -i "$DEV_IP" -p "$DEV_PORT" \
+	-mp $DEV_SIPP_MP -key rtp_port $DEV_RTP -s callee -d 200 -m 1 -trace_msg -trace_err ||
+	fail "a call after the first one ended did not get the freed ports (sipp status $?)"
+wait_pid "$uas" "callee (pool of 2 pairs)"
+say "5. pool exhausted: 503 with Retry-After, ports back after the call: ok ($(($(ms) - t5)) ms)"
 
 stop_sipnatd
 say "PASS ($(($(ms) - t0)) ms)"
