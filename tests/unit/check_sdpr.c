@@ -37,6 +37,10 @@ static const char *const golden[] = {
         "0016-unchanged-lf",    "0017-rtcp-mux-refused",  "0018-rtcp-not-adjacent",
         "0019-mixed-family",    "0020-ice-trickle-eoc",   "0021-passthrough",
         "0022-order-preserved", "0023-ice-rerewrite",     "0024-ice-foundation-clash",
+        /* in the style of real phones and browsers (addresses made up) */
+        "0025-yealink-t46",     "0026-polycom-vvx",       "0027-grandstream-gxp",
+        "0028-linphone-ice",    "0029-zoiper-rtcp-mux",   "0030-webrtc-chrome",
+        "0031-webrtc-firefox",
         "0900-bad-no-origin",   "0901-bad-m-port",        "0902-bad-garbage",
         "0903-bad-rtcp",        "0904-bad-no-conn",       "0905-bad-version",
         "0906-bad-m-short",     "0907-bad-no-s",          "0908-bad-m-proto",
