@@ -250,10 +250,14 @@ static int start_relay(struct app *app)
 	struct relay_config rc;
 	int r;
 
-	if (c->mode == CFG_RELAY_NEVER) {
+	/* mode = never keeps calls off the relay, not TURN clients: the relay
+	 * still runs (for TURN only) when a [turn] listener is configured. */
+	if (c->mode == CFG_RELAY_NEVER && !app->cfg->turn.n_listen) {
 		log_info("media relay off ([relay] mode = never)");
 		return 0;
 	}
+	if (c->mode == CFG_RELAY_NEVER)
+		log_info("calls are not relayed ([relay] mode = never); the relay serves TURN only");
 	memset(&rc, 0, sizeof rc);
 	rc.threads = c->threads;
 	rc.port_min = c->port_min;
@@ -540,8 +544,7 @@ int main(int argc, char **argv)
 	if (app.cfg->turn.n_listen &&
 	    (r = app.relay ? turn_start(&app.turn, app.cfg, app.relay) : -EINVAL) < 0) {
 		log_err("cannot start the TURN server: %s",
-		        app.relay ? strerror(-r)
-		                  : "[turn] needs the relay ([relay] mode is never)");
+		        app.relay ? strerror(-r) : "the media relay did not start");
 		app.exit_code = 1;
 		goto out;
 	}
