@@ -14,9 +14,14 @@
 #    address does not change, so neither may ours).
 # 3. An offer with ICE candidates (RFC 8839): the callee's copy carries a
 #    "typ relay" candidate on the relay address and port of its m= line.
-# 4. [relay] timeout = 3 and no RTP at all: both phones receive a BYE
+# 4. Late offer: an INVITE without SDP, the offer in the 200 and the
+#    answer in the ACK are both anchored, and audio flows both ways.
+# 5. The answer in a reliable 183 (100rel, PRACK), then an UPDATE with a
+#    new SDP version: both anchored, the UPDATE keeps the relay ports, and
+#    audio flows both ways.
+# 6. [relay] timeout = 3 and no RTP at all: both phones receive a BYE
 #    from sipnatd about 3 s after the answer, and the log says "no media".
-# 5. A pool of two port pairs: a second call while the first lasts gets
+# 7. A pool of two port pairs: a second call while the first lasts gets
 #    503 with Retry-After and never reaches the upstream; a third call
 #    after the first ended gets the ports back.
 TEST_SLOT=31
@@ -202,26 +207,98 @@ grep -Eq "^a=candidate:[^ ]+ 1 (UDP|udp) [0-9]+ $PROXY_IP $ice_port typ relay( |
 	fail "no 'typ relay' candidate on $PROXY_IP:$ice_port in the offer the callee received"
 say "3. ICE offer gets a relay candidate: ok ($(($(ms) - t3)) ms)"
 
-# --------------------------------------------------------- 4. media timeout
+# ------------------------------------------------------- 4. late offer
+# INVITE without SDP: the callee offers in the 200, the caller answers in
+# the ACK (RFC 3261 section 13.2.1).  Both SDPs are anchored, and audio
+# flows both ways.
 t4=$(ms)
+start_uas up4 "$UP_IP" "$UP_PORT" 30 -sf "$SCEN/uas-media-late.xml" -mp $UP_SIPP_MP \
+	-key rtp_port $UP_RTP -m 1 -trace_msg -message_file msg.log -trace_err
+uas=$LAST_PID
+start_sipp dev4 30 -sf "$SCEN/uac-media-late.xml" "$PROXY_IP:$PROXY_PORT" -i "$DEV_IP" \
+	-p "$DEV_PORT" -mp $DEV_SIPP_MP -key rtp_port $DEV_RTP -s callee -d 5000 -m 1 \
+	-trace_msg -message_file msg.log -trace_err
+uac=$LAST_PID
+offer=$(sdp_of dev4 '^SIP/2.0 200 ') || fail "late offer: the caller received no 200 with SDP"
+answer=$(sdp_of up4 '^ACK ') || fail "late offer: the callee received no ACK with SDP"
+set -- $offer
+offer_ip=$1 offer_port=$2
+set -- $answer
+answer_ip=$1 answer_port=$2
+say "late offer: the caller got the offer at $offer_ip:$offer_port, the callee the answer at $answer_ip:$answer_port"
+[ "$offer_ip" = "$PROXY_IP" ] && in_range "$offer_port" ||
+	fail "the offer in the 200 points at $offer_ip:$offer_port, not at the relay"
+[ "$answer_ip" = "$PROXY_IP" ] && in_range "$answer_port" ||
+	fail "the answer in the ACK points at $answer_ip:$answer_port, not at the relay"
+rtp_both "$offer_ip:$offer_port" "$answer_ip:$answer_port" late
+rtp_check "$WORK/late-dev.json" --from "$PROXY_IP:$offer_port" --ssrc $SSRC_UP \
+	--min $MIN_PACKETS --only-from "$PROXY_IP:$offer_port"
+rtp_check "$WORK/late-up.json" --from "$PROXY_IP:$answer_port" --ssrc $SSRC_DEV \
+	--min $MIN_PACKETS --only-from "$PROXY_IP:$answer_port"
+wait_pid "$uac" "caller (late offer)"
+wait_pid "$uas" "callee (late offer)"
+say "4. late offer (SDP in 200 and ACK): ok ($(($(ms) - t4)) ms)"
+
+# --------------------------------------------- 5. 183 with 100rel, UPDATE
+# The answer comes in a reliable 183 (RFC 3262), PRACKed; after the call
+# is up the caller sends an UPDATE (RFC 3311) with a new SDP version.  The
+# 183 and the UPDATE's 200 are anchored, the UPDATE keeps the relay ports,
+# and audio flows both ways after it.
+t5=$(ms)
+start_uas up5 "$UP_IP" "$UP_PORT" 30 -sf "$SCEN/uas-media-prack-update.xml" \
+	-mp $UP_SIPP_MP -key rtp_port $UP_RTP -m 1 -trace_msg -message_file msg.log -trace_err
+uas=$LAST_PID
+start_sipp dev5 30 -sf "$SCEN/uac-media-prack-update.xml" "$PROXY_IP:$PROXY_PORT" -i "$DEV_IP" \
+	-p "$DEV_PORT" -mp $DEV_SIPP_MP -key rtp_port $DEV_RTP -s callee -d 5000 -m 1 \
+	-trace_msg -message_file msg.log -trace_err
+uac=$LAST_PID
+answer=$(sdp_of dev5 '^SIP/2.0 183 ') || fail "the caller received no 183 with SDP"
+offer=$(sdp_of up5 '^INVITE ') || fail "the callee received no INVITE with SDP"
+wait_for 10 eval '[ -n "$(received_sdp up5 "^UPDATE ")" ]' || fail "the callee received no UPDATE with SDP"
+wait_for 10 eval '[ -n "$(received_sdp dev5 "^SIP/2.0 200 ")" ]' ||
+	fail "the caller received no 200 with SDP to its UPDATE"
+upd=$(received_sdp up5 '^UPDATE ' | head -n 1)
+upd_answer=$(received_sdp dev5 '^SIP/2.0 200 ' | head -n 1)
+say "100rel/UPDATE: 183 answer at the caller $answer, offer at the callee $offer, UPDATE at the callee $upd, its answer at the caller $upd_answer"
+set -- $answer
+[ "$1" = "$PROXY_IP" ] && in_range "$2" || fail "the 183's SDP is not anchored: $answer"
+set -- $offer
+[ "$1" = "$PROXY_IP" ] && in_range "$2" || fail "the INVITE's SDP is not anchored: $offer"
+[ "$upd" = "$offer" ] || fail "the UPDATE moved the callee's relay port: $offer -> $upd"
+[ "$upd_answer" = "$answer" ] || fail "the UPDATE's answer moved the caller's relay port: $answer -> $upd_answer"
+set -- $answer
+answer_port=$2
+set -- $offer
+offer_port=$2
+rtp_both "$PROXY_IP:$answer_port" "$PROXY_IP:$offer_port" prack
+rtp_check "$WORK/prack-dev.json" --from "$PROXY_IP:$answer_port" --ssrc $SSRC_UP \
+	--min $MIN_PACKETS --only-from "$PROXY_IP:$answer_port"
+rtp_check "$WORK/prack-up.json" --from "$PROXY_IP:$offer_port" --ssrc $SSRC_DEV \
+	--min $MIN_PACKETS --only-from "$PROXY_IP:$offer_port"
+wait_pid "$uac" "caller (100rel/UPDATE)"
+wait_pid "$uas" "callee (100rel/UPDATE)"
+say "5. reliable 183 with PRACK, then UPDATE: ok ($(($(ms) - t5)) ms)"
+
+# --------------------------------------------------------- 6. media timeout
+t6=$(ms)
 stop_sipnatd
 # start_sipnatd waits for "started" in its log: begin a fresh one.
 mv "$SIPNATD_LOG" "$WORK/sipnatd-calls.log"
 start_sipnatd "$(conf 3)"
-start_uas up4 "$UP_IP" "$UP_PORT" 30 -sf "$SCEN/uas-media.xml" -mp $UP_SIPP_MP \
+start_uas up6 "$UP_IP" "$UP_PORT" 30 -sf "$SCEN/uas-media.xml" -mp $UP_SIPP_MP \
 	-key rtp_port $UP_RTP -m 1 -trace_msg -message_file msg.log -trace_err
 uas=$LAST_PID
-start_sipp dev4 30 -sf "$SCEN/uac-media-wait-bye.xml" "$PROXY_IP:$PROXY_PORT" -i "$DEV_IP" \
+start_sipp dev6 30 -sf "$SCEN/uac-media-wait-bye.xml" "$PROXY_IP:$PROXY_PORT" -i "$DEV_IP" \
 	-p "$DEV_PORT" -mp $DEV_SIPP_MP -key rtp_port $DEV_RTP -s callee -m 1 \
 	-trace_msg -message_file msg.log -trace_err
 uac=$LAST_PID
-sdp_of dev4 '^SIP/2.0 200 ' >/dev/null || fail "the caller received no 200 with SDP"
+sdp_of dev6 '^SIP/2.0 200 ' >/dev/null || fail "the caller received no 200 with SDP"
 ta=$(ms)
 wait_pid "$uac" "caller (media timeout): no BYE from sipnatd?"
 tb=$(ms)
 wait_pid "$uas" "callee (media timeout): no BYE from sipnatd?"
 assert_log "no media for 3s; ending it with BYE on both sides" "the media-timeout warning"
-for n in dev4 up4; do
+for n in dev6 up6; do
 	msgs=$(sipp_messages $n)
 	grep -q '^BYE ' "$msgs" || fail "$n received no BYE"
 	grep -q '^Reason: .*media timeout' "$msgs" || say "note: the BYE to $n has no Reason naming the timeout"
@@ -230,41 +307,41 @@ done
 dt=$((tb - ta))
 say "BYE reached the caller $dt ms after its 200"
 [ $dt -ge 2000 ] && [ $dt -le 6000 ] || fail "BYE after $dt ms, expected about 3000"
-say "4. media timeout ends the call on both sides: ok ($(($(ms) - t4)) ms)"
+say "6. media timeout ends the call on both sides: ok ($(($(ms) - t6)) ms)"
 
-# ------------------------------------------------ 5. port pool exhausted
+# ------------------------------------------------ 7. port pool exhausted
 # Two port pairs: one call takes both (a pair for each side, reserved at
 # the offer).  A second call while it lasts is refused with 503 and
 # Retry-After before it reaches the upstream; once the first call ends
 # its ports are free again and a third call gets them.
-t5=$(ms)
+t7=$(ms)
 stop_sipnatd
 mv "$SIPNATD_LOG" "$WORK/sipnatd-timeout.log"
 start_sipnatd "$(conf 0 $((RELAY_LO + 3)))"
-start_uas up5 "$UP_IP" "$UP_PORT" 30 -sf "$SCEN/uas-media.xml" -mp $UP_SIPP_MP \
+start_uas up7 "$UP_IP" "$UP_PORT" 30 -sf "$SCEN/uas-media.xml" -mp $UP_SIPP_MP \
 	-key rtp_port $UP_RTP -m 2 -trace_msg -message_file msg.log -trace_err
 uas=$LAST_PID
-start_sipp dev5 30 -sf "$SCEN/uac-media.xml" "$PROXY_IP:$PROXY_PORT" -i "$DEV_IP" -p "$DEV_PORT" \
+start_sipp dev7 30 -sf "$SCEN/uac-media.xml" "$PROXY_IP:$PROXY_PORT" -i "$DEV_IP" -p "$DEV_PORT" \
 	-mp $DEV_SIPP_MP -key rtp_port $DEV_RTP -s callee -d 3000 -m 1 \
 	-trace_msg -message_file msg.log -trace_err
 uac=$LAST_PID
-sdp_of dev5 '^SIP/2.0 200 ' >/dev/null || fail "the first call (pool of 2 pairs) was not answered"
-run_sipp dev6 15 -sf "$SCEN/uac-media-503.xml" "$PROXY_IP:$PROXY_PORT" -i "$DEV_IP" \
+sdp_of dev7 '^SIP/2.0 200 ' >/dev/null || fail "the first call (pool of 2 pairs) was not answered"
+run_sipp dev8 15 -sf "$SCEN/uac-media-503.xml" "$PROXY_IP:$PROXY_PORT" -i "$DEV_IP" \
 	-p $((PORT_BASE + 3)) -mp $((PORT_BASE + 40)) -key rtp_port $((PORT_BASE + 14)) -s callee \
 	-m 1 -trace_msg -message_file msg.log -trace_err ||
 	fail "the call beyond the pool was not refused with 503 and Retry-After (sipp status $?)"
-cid6=$(tr -d '\r' <"$(sipp_messages dev6)" | awk '/^Call-ID:/ { print $2; exit }')
-[ -n "$cid6" ] || fail "no Call-ID in the refused call's trace"
-if grep -q "^Call-ID: $cid6" "$WORK/up5/msg.log"; then
+cid8=$(tr -d '\r' <"$(sipp_messages dev8)" | awk '/^Call-ID:/ { print $2; exit }')
+[ -n "$cid8" ] || fail "no Call-ID in the refused call's trace"
+if grep -q "^Call-ID: $cid8" "$WORK/up7/msg.log"; then
 	fail "the refused INVITE reached the upstream"
 fi
 assert_log "no ports left; 503" "the 503 warning"
 wait_pid "$uac" "caller of the first call (pool of 2 pairs)"
-run_sipp dev7 30 -sf "$SCEN/uac-media.xml" "$PROXY_IP:$PROXY_PORT" -i "$DEV_IP" -p "$DEV_PORT" \
+run_sipp dev9 30 -sf "$SCEN/uac-media.xml" "$PROXY_IP:$PROXY_PORT" -i "$DEV_IP" -p "$DEV_PORT" \
 	-mp $DEV_SIPP_MP -key rtp_port $DEV_RTP -s callee -d 200 -m 1 -trace_msg -trace_err ||
 	fail "a call after the first one ended did not get the freed ports (sipp status $?)"
 wait_pid "$uas" "callee (pool of 2 pairs)"
-say "5. pool exhausted: 503 with Retry-After, ports back after the call: ok ($(($(ms) - t5)) ms)"
+say "7. pool exhausted: 503 with Retry-After, ports back after the call: ok ($(($(ms) - t7)) ms)"
 
 stop_sipnatd
 say "PASS ($(($(ms) - t0)) ms)"
