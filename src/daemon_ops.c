@@ -1,7 +1,9 @@
 /* daemon_ops: sipnatd's control operations and metrics (see daemon_ops.h). */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,7 @@
 #include "sipnat/prom.h"
 #include "sipnat/proxy.h"
 #include "sipnat/reg.h"
+#include "sipnat/relay.h"
 
 void daemon_ctx_init(struct daemon_ctx *d, struct proxy *proxy, struct cfg *const *cfg,
                      int (*reload)(void *arg, char *err, size_t errlen), void *reload_arg)
@@ -203,6 +206,23 @@ struct call_walk {
 	int err;
 };
 
+/* "IP:PORT" or "[IPv6]:PORT". */
+static const char *sa_str(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+		snprintf(buf, len, "[%s]:%u", host, ntohs(a->sin6_port));
+	} else {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+		inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+		snprintf(buf, len, "%s:%u", host, ntohs(a->sin_port));
+	}
+	return buf;
+}
+
 static void add_call(void *arg, const struct media_call_info *c)
 {
 	struct call_walk *w = arg;
@@ -220,6 +240,34 @@ static void add_call(void *arg, const struct media_call_info *c)
 	set(o, "relay_session", json_integer((json_int_t)c->sid));
 	set(o, "caller_nat", json_boolean(c->caller_nated));
 	set(o, "callee_nat", json_boolean(c->callee_nated));
+	set(o, "stats_age", json_integer(c->stats_age));
+	json_t *streams = json_array();
+	for (unsigned i = 0; streams && i < c->nstreams; i++) {
+		const struct relay_stream_stats *st = &c->streams[i];
+		json_t *so = json_object();
+		char latched[INET6_ADDRSTRLEN + 8];
+		if (!so)
+			break;
+		set(so, "side", json_string(st->side == RELAY_SIDE_A ? "A" : "B"));
+		set(so, "mline", json_integer(st->mline));
+		set(so, "rtp_port", json_integer(st->rtp_port));
+		set(so, "rtcp_port", json_integer(st->rtcp_port));
+		set(so, "latched", st->latched_rtp.ss_family
+		                           ? jstr(sa_str(&st->latched_rtp, latched, sizeof latched))
+		                           : json_null());
+		set(so, "packets_in", json_integer((json_int_t)st->packets_in));
+		set(so, "bytes_in", json_integer((json_int_t)st->bytes_in));
+		set(so, "packets_out", json_integer((json_int_t)st->packets_out));
+		set(so, "bytes_out", json_integer((json_int_t)st->bytes_out));
+		set(so, "dropped_foreign", json_integer((json_int_t)st->dropped_foreign));
+		set(so, "dropped_no_remote", json_integer((json_int_t)st->dropped_no_remote));
+		if (st->rtcp_reports) {
+			set(so, "loss_pct", json_real(st->rtcp_fraction_lost * 100.0 / 256));
+			set(so, "jitter_ms", json_real(st->rtcp_jitter_last_ms));
+		}
+		json_array_append_new(streams, so);
+	}
+	set(o, "streams", streams ? streams : json_null());
 	if (json_array_append_new(w->arr, o) < 0)
 		w->err = -ENOMEM;
 }
@@ -230,9 +278,13 @@ static int op_calls(void *arg, json_t *out)
 	struct media *m = proxy_media(d->proxy);
 	struct call_walk w = {.arr = out};
 
-	/* Without the media relay no call is tracked: an empty list. */
-	if (m)
+	/* Without the media relay no call is tracked: an empty list.  The
+	 * figures are the relay's last answer (stats_age); ask for new ones
+	 * for the next listing. */
+	if (m) {
 		media_foreach_call(m, add_call, &w);
+		media_refresh_stats(m);
+	}
 	return w.err;
 }
 

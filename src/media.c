@@ -33,6 +33,7 @@ struct media_bridge;
 
 #define MEDIA_MAX_STREAMS 16
 #define CALL_BUCKETS      4096
+#define MEDIA_STATS_INTERVAL_S 5
 
 struct side_stream {
 	bool known;
@@ -54,6 +55,7 @@ struct side {
 
 struct call {
 	struct call *next;
+	struct call *snext; /* in m->sbucket, by sid, while the session is live */
 	char *call_id, *caller_tag;
 	uint64_t sid; /* relay session, 0 when not relayed */
 	bool relay_decided, relay;
@@ -61,6 +63,11 @@ struct call {
 	time_t started;
 	struct side side[2];
 	char reason[64];
+	/* The relay's figures from the last RELAY_EV_STATS (stats_refresh),
+	 * for `sipnatctl calls`; NULL until the first one. */
+	struct relay_stream_stats *stats;
+	unsigned nstats;
+	time_t stats_at;
 };
 
 /* A relay event copied for the trip to the SIP thread. */
@@ -82,6 +89,8 @@ struct media {
 	struct media_hooks hooks;
 	void *hooks_arg;
 	struct call *bucket[CALL_BUCKETS];
+	struct call *sbucket[CALL_BUCKETS]; /* the same calls by relay session */
+	su_timer_t *stats_timer;
 	size_t active;
 	uint64_t completed;
 	/* Calls already ended whose relay session is still closing; their
@@ -122,7 +131,36 @@ static void call_free(struct call *c)
 	side_clear(&c->side[1]);
 	free(c->call_id);
 	free(c->caller_tag);
+	free(c->stats);
 	free(c);
+}
+
+static void sid_link(struct media *m, struct call *c)
+{
+	unsigned h = (unsigned)(c->sid % CALL_BUCKETS);
+
+	c->snext = m->sbucket[h];
+	m->sbucket[h] = c;
+}
+
+static void sid_unlink(struct media *m, struct call *c)
+{
+	if (!c->sid)
+		return;
+	for (struct call **pp = &m->sbucket[c->sid % CALL_BUCKETS]; *pp; pp = &(*pp)->snext)
+		if (*pp == c) {
+			*pp = c->snext;
+			c->snext = NULL;
+			return;
+		}
+}
+
+static struct call *sid_find(struct media *m, uint64_t sid)
+{
+	for (struct call *c = m->sbucket[sid % CALL_BUCKETS]; c; c = c->snext)
+		if (c->sid == sid)
+			return c;
+	return NULL;
 }
 
 static struct call *call_find(struct media *m, const char *call_id)
@@ -209,6 +247,7 @@ static void call_end(struct media *m, struct call *c, const char *reason)
 	if (!c->reason[0])
 		snprintf(c->reason, sizeof c->reason, "%s", reason);
 	call_unlink(m, c);
+	sid_unlink(m, c);
 	m->completed++;
 	if (c->sid && relay_session_close(m->relay, c->sid) == 0) {
 		c->next = m->closing;
@@ -391,12 +430,15 @@ static int anchor_sdp(struct media *m, struct call *c, int x, msg_t *msg, sip_t 
 		          c->call_id, x ? 'B' : 'A');
 		return 0;
 	}
-	if (!c->sid && (r = relay_session_open(m->relay, &c->sid)) < 0) {
-		log_err("call %s: no relay session (%s); media not anchored", c->call_id,
-		        strerror(-r));
-		c->sid = 0;
-		c->relay = false;
-		return 0;
+	if (!c->sid) {
+		if ((r = relay_session_open(m->relay, &c->sid)) < 0) {
+			log_err("call %s: no relay session (%s); media not anchored", c->call_id,
+			        strerror(-r));
+			c->sid = 0;
+			c->relay = false;
+			return 0;
+		}
+		sid_link(m, c);
 	}
 	if (!c->side[y].family)
 		c->side[y].family = si.origin_family ? si.origin_family : AF_INET;
@@ -651,17 +693,15 @@ static void on_event(su_root_magic_t *magic, su_msg_r msg, struct media_event_ms
 	if (!m)
 		return;
 	switch (ev->type) {
-	case RELAY_EV_TIMEOUT:
-		for (unsigned b = 0; b < CALL_BUCKETS; b++)
-			for (struct call *c = m->bucket[b]; c; c = c->next)
-				if (c->sid == ev->sid) {
-					log_warn("call %s: no media for %us; ending it with BYE on "
-					         "both sides",
-					         c->call_id, m->cfg->relay.timeout);
-					media_hangup(m, c->call_id, "media timeout");
-					return;
-				}
+	case RELAY_EV_TIMEOUT: {
+		struct call *c = sid_find(m, ev->sid);
+		if (c) {
+			log_warn("call %s: no media for %us; ending it with BYE on both sides",
+			         c->call_id, m->cfg->relay.timeout);
+			media_hangup(m, c->call_id, "media timeout");
+		}
 		break;
+	}
 	case RELAY_EV_LATCHED: {
 		char a[64];
 		addr_str(&ev->addr, a, sizeof a);
@@ -680,8 +720,23 @@ static void on_event(su_root_magic_t *magic, su_msg_r msg, struct media_event_ms
 				break;
 			}
 		break;
-	case RELAY_EV_STATS:
+	case RELAY_EV_STATS: {
+		struct call *c = sid_find(m, ev->sid);
+		if (!c)
+			break;
+		if (ev->nstreams > c->nstats || !c->stats) {
+			struct relay_stream_stats *v =
+			        realloc(c->stats, (ev->nstreams ? ev->nstreams : 1) * sizeof *v);
+			if (!v)
+				break;
+			c->stats = v;
+		}
+		if (ev->nstreams)
+			memcpy(c->stats, ev->streams, ev->nstreams * sizeof *c->stats);
+		c->nstats = ev->nstreams;
+		c->stats_at = time(NULL);
 		break;
+	}
 	}
 }
 
@@ -727,6 +782,26 @@ static void pick_relay_addresses(struct media *m)
 	}
 }
 
+/* The relay's per-stream figures reach `sipnatctl calls` as a cache,
+ * refreshed every MEDIA_STATS_INTERVAL_S and whenever the calls are
+ * listed: one mailbox message per relayed call, answered by the loop that
+ * owns it, so the packet path never shares a counter with this thread. */
+void media_refresh_stats(struct media *m)
+{
+	if (!m || !m->relay)
+		return;
+	for (unsigned b = 0; b < CALL_BUCKETS; b++)
+		for (struct call *c = m->sbucket[b]; c; c = c->snext)
+			(void)relay_session_query(m->relay, c->sid);
+}
+
+static void on_stats_timer(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
+{
+	(void)magic;
+	(void)t;
+	media_refresh_stats((struct media *)arg);
+}
+
 int media_create(struct media **out, struct media_bridge *bridge, const struct cfg *cfg,
                  struct relay *relay, const struct media_hooks *hooks, void *arg)
 {
@@ -742,6 +817,12 @@ int media_create(struct media **out, struct media_bridge *bridge, const struct c
 		m->hooks = *hooks;
 	m->hooks_arg = arg;
 	pick_relay_addresses(m);
+	if (relay) {
+		m->stats_timer = su_timer_create(su_root_task(m->root), MEDIA_STATS_INTERVAL_S * 1000);
+		if (m->stats_timer)
+			su_timer_set_interval(m->stats_timer, on_stats_timer, m,
+			                      MEDIA_STATS_INTERVAL_S * 1000);
+	}
 	bridge->m = m;
 	*out = m;
 	return 0;
@@ -761,6 +842,7 @@ void media_destroy(struct media *m)
 	if (!m)
 		return;
 	m->bridge->m = NULL;
+	su_timer_destroy(m->stats_timer);
 	for (unsigned b = 0; b < CALL_BUCKETS; b++) {
 		struct call *c = m->bucket[b], *n;
 		for (; c; c = n) {
@@ -793,6 +875,9 @@ void media_foreach_call(struct media *m, void (*fn)(void *arg, const struct medi
 			        .established = c->established,
 			        .caller_nated = c->side[0].nated,
 			        .callee_nated = c->side[1].nated,
+			        .streams = c->stats,
+			        .nstreams = c->nstats,
+			        .stats_age = c->stats ? (long)(now - c->stats_at) : -1,
 			};
 			fn(arg, &i);
 		}

@@ -685,6 +685,9 @@ static int proxy_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, s
 	if (p->draining && sip->sip_request->rq_method != sip_method_ack &&
 	    sip->sip_request->rq_method != sip_method_cancel &&
 	    !(sip->sip_to && sip->sip_to->a_tag)) {
+		/* Retry-After: a drain usually precedes a restart; callers and
+		 * upstreams with several servers try another at once. */
+		nta_incoming_treply(irq, 503, "Draining", SIPTAG_RETRY_AFTER_STR("30"), TAG_END());
 		msg_destroy(msg);
 		return 503;
 	}

@@ -319,25 +319,55 @@ static void print_registrations(json_t *arr)
 	table_print(&t);
 }
 
+/* One stream of a call, compact: "A0 :40000 <- 203.0.113.101:7000 in 150
+ * out 149 drop 0 loss 0.0% jitter 1.2ms". */
+static void fmt_stream(json_t *st, char *out, size_t len)
+{
+	size_t o = 0;
+	json_t *latched = json_object_get(st, "latched");
+
+	o += (size_t)snprintf(out + o, len - o, "%s%lld :%lld <- %s in %lld out %lld drop %lld",
+	                      str(st, "side"), num(st, "mline"), num(st, "rtp_port"),
+	                      json_is_string(latched) ? json_string_value(latched) : "(not latched)",
+	                      num(st, "packets_in"), num(st, "packets_out"),
+	                      num(st, "dropped_foreign") + num(st, "dropped_no_remote"));
+	if (o < len && json_is_number(json_object_get(st, "loss_pct")))
+		snprintf(out + o, len - o, " loss %.1f%% jitter %.1fms",
+		         json_number_value(json_object_get(st, "loss_pct")),
+		         json_number_value(json_object_get(st, "jitter_ms")));
+}
+
 static void print_calls(json_t *arr)
 {
-	struct table t = {.cols = 6};
-	size_t i;
-	json_t *c;
+	struct table t = {.cols = 7};
+	size_t i, j;
+	json_t *c, *st;
 
 	if (json_array_size(arr) == 0) {
 		printf("no calls\n");
 		return;
 	}
-	table_row(&t, "CALL-ID", "CALLER", "CALLEE", "AGE", "STATE", "NAT");
+	table_row(&t, "CALL-ID", "CALLER", "CALLEE", "AGE", "STATE", "NAT", "MEDIA");
 	json_array_foreach(arr, i, c)
 	{
-		char age[32], nat[32];
+		char age[32], nat[32], media[1024] = "";
+		size_t o = 0;
 		fmt_duration(num(c, "age"), age, sizeof age);
 		snprintf(nat, sizeof nat, "%s/%s", flag(c, "caller_nat") ? "yes" : "no",
 		         flag(c, "callee_nat") ? "yes" : "no");
+		json_array_foreach(json_object_get(c, "streams"), j, st)
+		{
+			char one[256];
+			fmt_stream(st, one, sizeof one);
+			if (o < sizeof media)
+				o += (size_t)snprintf(media + o, sizeof media - o, "%s%s", o ? "; " : "",
+				                      one);
+		}
+		if (!media[0])
+			snprintf(media, sizeof media, "%s",
+			         num(c, "relay_session") ? "(no figures yet)" : "(not relayed)");
 		table_row(&t, str(c, "call_id"), str(c, "caller"), str(c, "callee"), age,
-		          flag(c, "established") ? "established" : "setup", nat);
+		          flag(c, "established") ? "established" : "setup", nat, media);
 	}
 	table_print(&t);
 }

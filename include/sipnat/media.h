@@ -56,6 +56,8 @@ struct media_hooks {
 };
 
 /* Per-call listing for the control socket. */
+struct relay_stream_stats;
+
 struct media_call_info {
 	const char *call_id;
 	const char *caller, *callee; /* From and To URIs */
@@ -63,6 +65,12 @@ struct media_call_info {
 	long age;                    /* seconds since the INVITE */
 	bool established;            /* a 2xx was seen */
 	bool caller_nated, callee_nated;
+	/* The relay's figures per stream (side A = caller), as of stats_age
+	 * seconds ago (-1, streams NULL: none yet).  Valid during the
+	 * callback only. */
+	const struct relay_stream_stats *streams;
+	unsigned nstreams;
+	long stats_age;
 };
 
 /* The relay reports events on its own threads; they reach the SIP thread
@@ -108,6 +116,11 @@ int media_hangup(struct media *m, const char *call_id, const char *reason);
 void media_foreach_call(struct media *m, void (*fn)(void *arg, const struct media_call_info *c),
                         void *arg);
 size_t media_active_calls(const struct media *m);
+
+/* [sip] Ask the relay for fresh per-stream figures of every relayed call;
+ * they arrive asynchronously (a few ms) and show in media_foreach_call.
+ * Also done every 5 s. */
+void media_refresh_stats(struct media *m);
 uint64_t media_completed_calls(const struct media *m);
 
 #endif
