@@ -488,6 +488,11 @@ static void log_key(struct parse *p, const char *name, const char *value)
 			lg->target = CFG_LOG_SYSLOG;
 		else
 			problem(p, "target: expected stderr or syslog, got '%s'", value);
+	} else if (!strcmp(name, "call_log")) {
+		if (value[0] != '/')
+			problem(p, "call_log: expected an absolute path, got '%s'", value);
+		else
+			set_str(p, &lg->call_log, value);
 	} else {
 		problem(p, "unknown key '%s' in section [log]", name);
 	}
@@ -895,6 +900,7 @@ void cfg_free(struct cfg *c)
 	free(c->sip.tls_cert);
 	free(c->sip.tls_key);
 	free(c->sip.state_dir);
+	free(c->log.call_log);
 	free(c->sip.flow_secret);
 	free(c->control.socket);
 	turn_free(&c->turn);

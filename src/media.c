@@ -20,11 +20,13 @@ struct media;
 struct media_bridge;
 #define SU_MSG_ARG_T struct media_event_msg
 
+#include <sofia-sip/sdp.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/su_string.h>
 #include <sofia-sip/su_wait.h>
 
+#include "sipnat/calllog.h"
 #include "sipnat/edge.h"
 #include "sipnat/log.h"
 #include "sipnat/media.h"
@@ -68,6 +70,7 @@ struct call {
 	struct relay_stream_stats *stats;
 	unsigned nstats;
 	time_t stats_at;
+	char codecs[160]; /* of the last SDP anchored: the answer, once there is one */
 };
 
 /* A relay event copied for the trip to the SIP thread. */
@@ -91,6 +94,7 @@ struct media {
 	struct call *bucket[CALL_BUCKETS];
 	struct call *sbucket[CALL_BUCKETS]; /* the same calls by relay session */
 	su_timer_t *stats_timer;
+	struct calllog *calllog; /* [log] call_log, NULL when not configured */
 	size_t active;
 	uint64_t completed;
 	/* Calls already ended whose relay session is still closing; their
@@ -204,6 +208,78 @@ static const char *addr_str(const struct sockaddr_storage *ss, char *buf, size_t
 	return buf;
 }
 
+/* The call's JSON record, when a call log is configured. */
+static void write_record(struct media *m, struct call *c, const struct relay_stream_stats *st,
+                         unsigned n)
+{
+	struct calllog_stream cs[MEDIA_MAX_STREAMS * 2];
+	char latched[MEDIA_MAX_STREAMS * 2][64];
+	struct calllog_record r = {
+	        .call_id = c->call_id,
+	        .caller = c->side[0].uri,
+	        .callee = c->side[1].uri,
+	        .reason = c->reason[0] ? c->reason : NULL,
+	        .codecs = c->codecs[0] ? c->codecs : NULL,
+	        .start = c->started,
+	        .end = time(NULL),
+	        .answered = c->established,
+	        .relayed = c->sid != 0,
+	        .caller_nat = c->side[0].nated,
+	        .callee_nat = c->side[1].nated,
+	        .streams = cs,
+	};
+
+	if (!m->calllog)
+		return;
+	for (unsigned i = 0; i < n && i < MEDIA_MAX_STREAMS * 2; i++) {
+		cs[i] = (struct calllog_stream){
+		        .side = st[i].side == RELAY_SIDE_A ? 'A' : 'B',
+		        .mline = st[i].mline,
+		        .rtp_port = st[i].rtp_port,
+		        .packets_in = st[i].packets_in,
+		        .bytes_in = st[i].bytes_in,
+		        .packets_out = st[i].packets_out,
+		        .bytes_out = st[i].bytes_out,
+		        .dropped = st[i].dropped_foreign + st[i].dropped_no_remote,
+		        .have_rtcp = st[i].rtcp_reports > 0,
+		        .loss_pct = st[i].rtcp_fraction_lost * 100.0 / 256,
+		        .jitter_ms = st[i].rtcp_jitter_last_ms,
+		        .jitter_max_ms = st[i].rtcp_jitter_max_ms,
+		};
+		if (st[i].latched_rtp.ss_family)
+			cs[i].latched = addr_str(&st[i].latched_rtp, latched[i], sizeof latched[i]);
+		r.nstreams++;
+	}
+	(void)calllog_write(m->calllog, &r);
+}
+
+/* The codecs an SDP offers or accepts, "PCMU/8000 telephone-event/8000",
+ * per m-line separated by ", ", for the call record. */
+static void note_codecs(struct call *c, const char *body, size_t len)
+{
+	su_home_t home[1] = {SU_HOME_INIT(home)};
+	sdp_parser_t *p = sdp_parse(home, body, (issize_t)len, 0);
+	sdp_session_t *sess = p ? sdp_session(p) : NULL;
+	size_t o = 0;
+
+	if (sess) {
+		c->codecs[0] = '\0';
+		for (sdp_media_t *mm = sess->sdp_media; mm && o < sizeof c->codecs; mm = mm->m_next) {
+			if (mm->m_rejected || !mm->m_port)
+				continue;
+			if (o && o < sizeof c->codecs)
+				o += (size_t)snprintf(c->codecs + o, sizeof c->codecs - o, ", ");
+			for (sdp_rtpmap_t *rm = mm->m_rtpmaps; rm && o < sizeof c->codecs; rm = rm->rm_next)
+				o += (size_t)snprintf(c->codecs + o, sizeof c->codecs - o, "%s%s/%lu",
+				                      rm == mm->m_rtpmaps ? "" : " ",
+				                      rm->rm_encoding ? rm->rm_encoding : "?",
+				                      rm->rm_rate);
+		}
+	}
+	sdp_parser_free(p);
+	su_home_deinit(home);
+}
+
 /* One line per finished call, the accounting the issue asks for. */
 static void log_summary(struct call *c, const struct relay_stream_stats *st, unsigned n)
 {
@@ -254,6 +330,7 @@ static void call_end(struct media *m, struct call *c, const char *reason)
 		m->closing = c;
 		return;
 	}
+	write_record(m, c, NULL, 0);
 	log_summary(c, NULL, 0);
 	call_free(c);
 }
@@ -597,6 +674,8 @@ int media_request(struct media *m, msg_t *msg, sip_t *sip, const struct media_pa
 	case sip_method_ack:
 		if (is_sdp(sip)) {
 			bool offer = method == sip_method_invite || method == sip_method_update;
+			if (m->calllog)
+				note_codecs(c, sip->sip_payload->pl_data, sip->sip_payload->pl_len);
 			int r = anchor_sdp(m, c, x, msg, sip, offer);
 			if (r == -ENOSPC) {
 				/* Refused: a new call leaves nothing behind, a
@@ -650,7 +729,11 @@ void media_response(struct media *m, msg_t *msg, sip_t *sip, sip_t const *reques
 	if (status > 100 && status < 300 && is_sdp(sip) &&
 	    (method == sip_method_invite || method == sip_method_update ||
 	     method == sip_method_prack))
+	{
+		if (m->calllog)
+			note_codecs(c, sip->sip_payload->pl_data, sip->sip_payload->pl_len);
 		(void)anchor_sdp(m, c, x, msg, sip, false); /* an answer can only pass unchanged */
+	}
 }
 
 int media_hangup(struct media *m, const char *call_id, const char *reason)
@@ -715,6 +798,7 @@ static void on_event(su_root_magic_t *magic, su_msg_r msg, struct media_event_ms
 			if ((*pp)->sid == ev->sid) {
 				struct call *c = *pp;
 				*pp = c->next;
+				write_record(m, c, ev->streams, ev->nstreams);
 				log_summary(c, ev->streams, ev->nstreams);
 				call_free(c);
 				break;
@@ -817,6 +901,14 @@ int media_create(struct media **out, struct media_bridge *bridge, const struct c
 		m->hooks = *hooks;
 	m->hooks_arg = arg;
 	pick_relay_addresses(m);
+	if (cfg->log.call_log) {
+		int r = calllog_open(&m->calllog, cfg->log.call_log);
+		if (r < 0) {
+			log_err("cannot open the call log %s: %s", cfg->log.call_log, strerror(-r));
+			free(m);
+			return r;
+		}
+	}
 	if (relay) {
 		m->stats_timer = su_timer_create(su_root_task(m->root), MEDIA_STATS_INTERVAL_S * 1000);
 		if (m->stats_timer)
@@ -830,7 +922,27 @@ int media_create(struct media **out, struct media_bridge *bridge, const struct c
 
 void media_reload(struct media *m, const struct cfg *cfg)
 {
+	const char *want = cfg->log.call_log;
+	int r = 0;
+
 	m->cfg = cfg;
+	/* The call log follows the new configuration; the same path is opened
+	 * again, so that a rotated file is replaced (logrotate's "create"). */
+	if (!want) {
+		calllog_close(m->calllog);
+		m->calllog = NULL;
+	} else if (m->calllog && !strcmp(calllog_path(m->calllog), want)) {
+		r = calllog_reopen(m->calllog);
+	} else {
+		struct calllog *cl;
+		if ((r = calllog_open(&cl, want)) == 0) {
+			calllog_close(m->calllog);
+			m->calllog = cl;
+		}
+	}
+	if (r < 0)
+		log_warn("call log %s: %s; %s", want, strerror(-r),
+		         m->calllog ? "still writing to the file opened before" : "no call records");
 	/* The relay keeps the addresses it started with; a reload without
 	 * [relay] address must not leave us with none. */
 	if (cfg->relay.n_addr)
@@ -843,6 +955,7 @@ void media_destroy(struct media *m)
 		return;
 	m->bridge->m = NULL;
 	su_timer_destroy(m->stats_timer);
+	calllog_close(m->calllog);
 	for (unsigned b = 0; b < CALL_BUCKETS; b++) {
 		struct call *c = m->bucket[b], *n;
 		for (; c; c = n) {

@@ -131,6 +131,7 @@ struct cfg_turn {
 struct cfg_log {
 	enum cfg_log_level level;
 	enum cfg_log_target target;
+	char *call_log; /* JSON call records appended here; NULL = none */
 };
 
 struct cfg {

@@ -17,6 +17,9 @@
 #     and the call-end log line names the control socket.
 #  4. `sipnatctl drain`: a new INVITE gets 503 with Retry-After, while the
 #     call in progress still completes (its BYE gets 200).
+#  5. The call log ([log] call_log) has one JSON line per finished call
+#     with its Call-ID, reason, codecs and packets; after the file is
+#     renamed (a log rotation) and SIGHUP, new lines go to a new file.
 TEST_SLOT=58
 # shellcheck source=tests/integration/lib.sh
 . "${SIPNAT_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
@@ -57,6 +60,7 @@ socket = $SOCK
 [log]
 level = debug
 target = stderr
+call_log = $WORK/calls.json
 EOF
 cp "$WORK/sipnat.conf" "$WORK/good.conf"
 
@@ -141,12 +145,12 @@ sleep 2
 ctl calls >"$WORK/calls0.out" 2>&1 || fail "sipnatctl calls: $(cat "$WORK/calls0.out")"
 sleep 0.5 # the relay's figures asked for by that listing
 ctl calls >"$WORK/calls.out" 2>&1 || fail "sipnatctl calls: $(cat "$WORK/calls.out")"
-ctl --json calls >"$WORK/calls.json" 2>&1 || fail "sipnatctl --json calls: $(cat "$WORK/calls.json")"
+ctl --json calls >"$WORK/list.json" 2>&1 || fail "sipnatctl --json calls: $(cat "$WORK/list.json")"
 sed "s/^/$TEST_NAME: calls: /" "$WORK/calls.out"
 assert_file_has "$WORK/calls.out" "^CALL-ID +CALLER +CALLEE +AGE +STATE +NAT +MEDIA" "calls header"
 assert_file_has "$WORK/calls.out" "^$cid .* established .*A0 :$ANSWER_PORT <- $DEV_IP:$DEV_RTP in [1-9]" \
 	"calls row (caller's stream)"
-python3 - "$WORK/calls.json" "$cid" "$ANSWER_PORT" "$OFFER_PORT" "$DEV_IP:$DEV_RTP" \
+python3 - "$WORK/list.json" "$cid" "$ANSWER_PORT" "$OFFER_PORT" "$DEV_IP:$DEV_RTP" \
 	"$CALLEE_IP:$CALLEE_RTP" <<'PY' || fail "--json calls content"
 import json, sys
 ans = json.load(open(sys.argv[1]))
@@ -181,8 +185,8 @@ sleep 0.3
 sipnatd_alive || fail "sipnatd died on reload"
 ctl registrations >"$WORK/regs2.out" 2>&1 || fail "registrations after the reloads"
 assert_file_has "$WORK/regs2.out" "sip:callee@.*$CALLEE_IP:$CALLEE_PORT" "registrations after the reloads"
-ctl --json calls >"$WORK/calls2.json" 2>&1 || fail "calls after the reloads"
-grep -q "\"$cid\"" "$WORK/calls2.json" || fail "the call is gone from the listing after the reloads"
+ctl --json calls >"$WORK/list2.json" 2>&1 || fail "calls after the reloads"
+grep -q "\"$cid\"" "$WORK/list2.json" || fail "the call is gone from the listing after the reloads"
 wait $rtp1 || fail "rtpcount (caller): $(cat "$WORK/rtp-dev.err")"
 wait $rtp2 || fail "rtpcount (callee): $(cat "$WORK/rtp-callee.err")"
 out=$(python3 "$RTPCOUNT" check "$WORK/rtp-dev.json" --min $MIN_PACKETS --ssrc 0x22220002 \
@@ -193,6 +197,28 @@ out=$(python3 "$RTPCOUNT" check "$WORK/rtp-callee.json" --min $MIN_PACKETS --ssr
 say "$out"
 wait_pid "$CALLER_PID" "call 1 (across the reloads)"
 say "2. bad reload refused, two reloads kept the registration and the call: ok"
+
+# record CALL-ID FILE: the call's JSON record in FILE, waited for (5 s).
+record() {
+	_cid=$1
+	wait_for 5 grep -q "\"call_id\":\"$_cid\"" "$2" || fail "no record of $_cid in $2"
+	grep "\"call_id\":\"$_cid\"" "$2"
+}
+record "$cid" "$WORK/calls.json" >"$WORK/rec1.json"
+python3 - "$WORK/rec1.json" $MIN_PACKETS <<'PY' || fail "call log record of call 1: $(cat "$WORK/rec1.json")"
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+assert len(lines) == 1, lines
+r = json.loads(lines[0])
+assert r["reason"] == "BYE from caller" and r["answered"] and r["relayed"], r
+assert "PCMU/8000" in r["codecs"], r["codecs"]
+assert r["duration_s"] >= 8 and r["start"].endswith("Z"), r
+a = [s for s in r["streams"] if s["side"] == "A"][0]
+assert a["packets_in"] >= int(sys.argv[2]) and a["latched"], a
+PY
+mv "$WORK/calls.json" "$WORK/calls.json.1"
+kill -HUP "$SIPNATD_PID"
+sleep 0.3
 
 # ------------------------------------------------------------- 3. hangup
 caller call2 uac-media-wait-bye.xml
@@ -207,6 +233,9 @@ wait_for 5 grep -q "call end $cid2: .*reason: hangup from sipnatctl" "$SIPNATD_L
 if ctl hangup no-such-call >"$WORK/hangup-none.out" 2>&1; then
 	fail "hangup of an unknown Call-ID succeeded"
 fi
+record "$cid2" "$WORK/calls.json" | grep -q '"reason":"hangup from sipnatctl"' ||
+	fail "the record of $cid2 does not say it was hung up from sipnatctl"
+grep -q "$cid2" "$WORK/calls.json.1" && fail "a record went to the rotated file after SIGHUP"
 say "3. hangup: BYE to both parties: ok"
 
 # -------------------------------------------------------------- 4. drain
@@ -223,4 +252,7 @@ say "4. drain: new call 503, current call completed: ok"
 
 wait_pid "$callee_pid" "the callee (three calls)"
 stop_sipnatd
+n=$(grep -c '"call_id"' "$WORK/calls.json")
+say "5. call log: 1 record in the rotated file, $n in the new one: ok"
+[ "$n" = 2 ] || fail "expected 2 records (calls 2 and 3) in the new call log, found $n"
 say "PASS ($(($(ms) - t0)) ms)"

@@ -300,6 +300,23 @@ START_TEST(good_upstream_forms)
 }
 END_TEST
 
+START_TEST(call_log_path)
+{
+	struct cfg *c = good("[log]\ncall_log = /var/log/sipnat/calls.json\n");
+
+	ck_assert_str_eq(c->log.call_log, "/var/log/sipnat/calls.json");
+	cfg_free(c);
+	c = good("[log]\ncall_log = /tmp/a.json\ncall_log = /tmp/b.json\n");
+	ck_assert_str_eq(c->log.call_log, "/tmp/b.json"); /* the last line wins */
+	cfg_free(c);
+	c = good("[log]\nlevel = info\n");
+	ck_assert_ptr_null(c->log.call_log); /* off by default */
+	cfg_free(c);
+	/* relative to what?  A daemon's working directory is / */
+	bad1("[log]\ncall_log = calls.json\n", 2, "call_log: expected an absolute path");
+}
+END_TEST
+
 START_TEST(good_scalars_last_wins)
 {
 	struct cfg *c =
@@ -950,6 +967,7 @@ static Suite *cfg_suite(void)
 	tcase_add_test(tc, good_upstream_appends);
 	tcase_add_test(tc, good_upstream_forms);
 	tcase_add_test(tc, good_scalars_last_wins);
+	tcase_add_test(tc, call_log_path);
 	tcase_add_test(tc, good_log_levels);
 	tcase_add_test(tc, good_tls);
 	tcase_add_test(tc, good_nat_keys);
