@@ -21,6 +21,7 @@
 #include "sipnat/proxy.h"
 #include "sipnat/reg.h"
 #include "sipnat/relay.h"
+#include "sipnat/turn.h"
 
 void daemon_ctx_init(struct daemon_ctx *d, struct proxy *proxy, struct cfg *const *cfg,
                      int (*reload)(void *arg, char *err, size_t errlen), void *reload_arg)
@@ -288,6 +289,40 @@ static int op_calls(void *arg, json_t *out)
 	return w.err;
 }
 
+static void add_alloc(void *arg, const struct turn_alloc_info *a)
+{
+	struct call_walk *w = arg;
+	json_t *o = json_object();
+	char client[INET6_ADDRSTRLEN + 8], relayed[INET6_ADDRSTRLEN + 8];
+
+	if (!o) {
+		w->err = -ENOMEM;
+		return;
+	}
+	set(o, "user", a->anon ? json_null() : jstr(a->user));
+	set(o, "transport", json_string(cfg_transport_name(a->transport)));
+	set(o, "client", jstr(sa_str((const struct sockaddr_storage *)a->client, client,
+	                             sizeof client)));
+	set(o, "relayed", jstr(sa_str((const struct sockaddr_storage *)a->relayed, relayed,
+	                              sizeof relayed)));
+	set(o, "age", json_integer(a->age));
+	set(o, "expires_in", json_integer(a->expires_in));
+	set(o, "to_peer_packets", json_integer((json_int_t)a->to_peer_packets));
+	set(o, "to_client_packets", json_integer((json_int_t)a->to_client_packets));
+	if (json_array_append_new(w->arr, o) < 0)
+		w->err = -ENOMEM;
+}
+
+/* Without a TURN server: an empty list, like calls without the relay. */
+static int op_turn(void *arg, json_t *out)
+{
+	struct daemon_ctx *d = arg;
+	struct call_walk w = {.arr = out};
+
+	turn_foreach_alloc(d->turn, add_alloc, &w);
+	return w.err;
+}
+
 static int op_reload(void *arg, char *err, size_t errlen)
 {
 	struct daemon_ctx *d = arg;
@@ -437,6 +472,80 @@ int daemon_metrics(struct daemon_ctx *d, char **text, size_t *len)
 	           m ? (double)media_active_calls(m) : 0);
 	prom_counter(&p, "sipnat_calls_completed_total", "Relayed calls that have ended.",
 	             m ? media_completed_calls(m) : 0);
+
+	if (d->relay) {
+		struct relay_counters rc2;
+		relay_get_counters(d->relay, &rc2);
+		prom_counter(&p, "sipnat_relay_received_packets_total",
+		             "Datagrams read by the media relay.", rc2.rx_packets);
+		prom_counter(&p, "sipnat_relay_received_bytes_total", "Bytes read by the media relay.",
+		             rc2.rx_bytes);
+		prom_counter(&p, "sipnat_relay_forwarded_packets_total",
+		             "Datagrams the media relay forwarded.", rc2.fwd_packets);
+		prom_counter(&p, "sipnat_relay_forwarded_bytes_total",
+		             "Bytes the media relay forwarded.", rc2.fwd_bytes);
+		prom_family(&p, "sipnat_relay_dropped_packets_total", PROM_COUNTER,
+		            "Datagrams the media relay dropped, by reason.");
+		const struct {
+			const char *reason;
+			uint64_t v;
+		} drops[] = {
+		        {"foreign_source", rc2.dropped_foreign},
+		        {"no_session", rc2.dropped_no_remote},
+		        {"send_failed", rc2.dropped_send},
+		        {"read_error", rc2.dropped_error},
+		};
+		for (size_t i = 0; i < sizeof drops / sizeof drops[0]; i++)
+			prom_sample(&p, "sipnat_relay_dropped_packets_total",
+			            (const struct prom_label[]){{"reason", drops[i].reason}}, 1,
+			            (double)drops[i].v);
+		prom_counter(&p, "sipnat_relay_pool_exhausted_total",
+		             "Port pair requests refused because the pool was empty.",
+		             rc2.pool_exhausted);
+		prom_gauge(&p, "sipnat_relay_sessions", "Open relay sessions.", (double)rc2.sessions);
+		prom_gauge(&p, "sipnat_relay_port_pairs_used", "Port pairs in use (calls and TURN).",
+		           (double)rc2.port_pairs_used);
+		prom_gauge(&p, "sipnat_relay_port_pairs", "Port pairs in the pool.",
+		           (double)rc2.port_pairs_total);
+	}
+	if (d->turn) {
+		struct turn_counters tc;
+		turn_get_counters(d->turn, &tc);
+		prom_gauge(&p, "sipnat_turn_allocations", "Open TURN allocations.",
+		           (double)tc.allocations);
+		prom_counter(&p, "sipnat_turn_allocations_total", "Successful TURN Allocate requests.",
+		             tc.alloc_ok);
+		prom_counter(&p, "sipnat_stun_bindings_total", "STUN Binding requests answered.",
+		             tc.binding);
+		prom_family(&p, "sipnat_turn_errors_total", PROM_COUNTER,
+		            "TURN requests refused, by error code (401: authentication).");
+		const struct {
+			const char *code;
+			uint64_t v;
+		} errs[] = {
+		        {"400", tc.err_400}, {"401", tc.err_401}, {"403", tc.err_403},
+		        {"420", tc.err_420}, {"437", tc.err_437}, {"438", tc.err_438},
+		        {"440", tc.err_440}, {"441", tc.err_441}, {"442", tc.err_442},
+		        {"486", tc.err_486}, {"508", tc.err_508},
+		};
+		for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++)
+			prom_sample(&p, "sipnat_turn_errors_total",
+			            (const struct prom_label[]){{"code", errs[i].code}}, 1,
+			            (double)errs[i].v);
+		prom_counter(&p, "sipnat_turn_ratelimited_total",
+		             "Unauthenticated requests dropped by the per-source rate limit.",
+		             tc.ratelimited);
+		prom_counter(&p, "sipnat_turn_peer_denied_total",
+		             "Permissions and packets refused because the peer is in a denied range.",
+		             tc.peer_denied);
+		prom_counter(&p, "sipnat_turn_relayed_packets_total",
+		             "Packets relayed to peers and back to clients.",
+		             tc.to_peer_packets + tc.to_client_packets);
+		prom_counter(&p, "sipnat_tls_handshakes_total", "TLS handshakes completed (TURN).",
+		             tc.tls_handshakes);
+		prom_counter(&p, "sipnat_tls_handshake_failures_total",
+		             "TLS handshakes that failed (TURN).", tc.tls_failures);
+	}
 	return prom_finish(&p, text, len);
 }
 
@@ -449,7 +558,7 @@ const struct ctl_ops daemon_ctl_ops = {
         .status = op_status,
         .registrations = op_registrations,
         .calls = op_calls,
-        .turn = NULL, /* no TURN server in this build yet */
+        .turn = op_turn,
         .reload = op_reload,
         .drain = op_drain,
         .hangup = op_hangup,

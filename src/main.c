@@ -555,6 +555,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	daemon_ctx_init(&app.dctx, app.proxy, &app.cfg, reload_notified, &app);
+	app.dctx.relay = app.relay;
+	app.dctx.turn = app.turn;
 	r = ctl_start(&app.ctl, app.root, &app.cfg->control, &daemon_ctl_ops, &app.dctx);
 	if (r < 0) {
 		log_err("cannot open the control socket or metrics endpoint: %s", strerror(-r));

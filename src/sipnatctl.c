@@ -372,28 +372,30 @@ static void print_calls(json_t *arr)
 	table_print(&t);
 }
 
-/* Any list of flat objects: one column per key of the first object. */
-static void print_generic(json_t *arr, const char *empty)
+static void print_turn(json_t *arr)
 {
-	const char *key;
-	json_t *v, *o;
+	struct table t = {.cols = 7};
 	size_t i;
+	json_t *a;
 
 	if (json_array_size(arr) == 0) {
-		printf("%s\n", empty);
+		printf("no TURN allocations\n");
 		return;
 	}
-	json_array_foreach(arr, i, o)
+	table_row(&t, "USER", "CLIENT", "RELAYED", "AGE", "EXPIRES", "TO-PEER", "TO-CLIENT");
+	json_array_foreach(arr, i, a)
 	{
-		json_object_foreach(o, key, v)
-		{
-			char *s = json_is_string(v) ? strdup(json_string_value(v))
-			                            : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-			printf("%s=%s ", key, s ? s : "?");
-			free(s);
-		}
-		printf("\n");
+		char client[96], age[32], exp[32], up[32], down[32];
+		snprintf(client, sizeof client, "%s:%s", str(a, "transport"), str(a, "client"));
+		fmt_duration(num(a, "age"), age, sizeof age);
+		fmt_duration(num(a, "expires_in"), exp, sizeof exp);
+		snprintf(up, sizeof up, "%lld", num(a, "to_peer_packets"));
+		snprintf(down, sizeof down, "%lld", num(a, "to_client_packets"));
+		table_row(&t, json_is_string(json_object_get(a, "user")) ? str(a, "user")
+		                                                         : "(anonymous)",
+		          client, str(a, "relayed"), age, exp, up, down);
 	}
+	table_print(&t);
 }
 
 /* --- main --- */
@@ -507,7 +509,7 @@ int main(int argc, char **argv)
 	} else if (!strcmp(cmd->name, "calls")) {
 		print_calls(json_object_get(ans, "calls"));
 	} else if (!strcmp(cmd->name, "turn")) {
-		print_generic(json_object_get(ans, "turn"), "no TURN allocations");
+		print_turn(json_object_get(ans, "turn"));
 	} else if (!strcmp(cmd->name, "reload")) {
 		printf("configuration reloaded\n");
 	} else if (!strcmp(cmd->name, "drain")) {

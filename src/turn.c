@@ -90,8 +90,26 @@ struct resv {
 
 struct conn;
 
+/* What `sipnatctl turn` shows of an allocation.  The allocation lives on
+ * its loop and is never touched by another thread; this small entry is
+ * shared instead: the loop links it (under t->dir_lock) once the
+ * allocation exists, updates expires and the packet counts with relaxed
+ * atomics, and unlinks and frees it (under the lock) when the allocation
+ * closes, so turn_foreach_alloc() can read it under the same lock. */
+struct alloc_dir {
+	struct alloc_dir *prev, *next;
+	char user[514]; /* as struct alloc's */
+	bool anon;
+	enum cfg_transport tp;
+	struct sockaddr_storage client, relayed;
+	time_t created;
+	_Atomic int64_t expires; /* wall clock, seconds */
+	_Atomic uint64_t to_peer_packets, to_client_packets;
+};
+
 struct alloc {
 	struct turn_loop *tl;
+	struct alloc_dir *dir; /* NULL if it could not be allocated: not listed */
 	struct alloc *prev, *next, *hnext;
 	/* 5-tuple: the listener (server address, transport) and the client;
 	 * conn for TCP/TLS */
@@ -183,6 +201,8 @@ struct turn {
 	uint8_t nonce_key[TURN_NONCE_KEY_LEN];
 
 	pthread_mutex_t lock; /* tls, ucounts, resv, done */
+	pthread_mutex_t dir_lock; /* dir */
+	struct alloc_dir *dir;
 	pthread_cond_t cond;
 	struct gtls_ctx *tls;
 	struct resv *resv;
@@ -763,6 +783,8 @@ static void on_relay_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 	}
 	send_src(a, &s);
 	CTR(t, to_client_packets, 1);
+	if (a->dir)
+		atomic_fetch_add_explicit(&a->dir->to_client_packets, 1, memory_order_relaxed);
 	CTR(t, to_client_bytes, (uint64_t)nread);
 	to_client(tl, &s, tl->tx, len);
 }
@@ -822,11 +844,28 @@ static struct resv *resv_take(struct turn *t, const uint8_t *token)
 	return r;
 }
 
+static void dir_remove(struct turn *t, struct alloc_dir *d)
+{
+	if (!d)
+		return;
+	pthread_mutex_lock(&t->dir_lock);
+	if (d->prev)
+		d->prev->next = d->next;
+	else
+		t->dir = d->next;
+	if (d->next)
+		d->next->prev = d->prev;
+	pthread_mutex_unlock(&t->dir_lock);
+	free(d);
+}
+
 static void on_alloc_closed(uv_handle_t *h)
 {
 	struct alloc *a = h->data;
 	struct turn_loop *tl = a->tl;
 
+	dir_remove(tl->t, a->dir);
+	a->dir = NULL;
 	pair_unref(tl->t, a->pair);
 	quota_release(tl->t, a->user, a->anon);
 	free(a);
@@ -1045,6 +1084,25 @@ static void do_allocate(struct turn_loop *tl, const struct src *s, const struct 
 	memcpy(a->tid, m->tid, STUNMSG_TID_LEN);
 	a->lifetime = pick_lifetime(m);
 	a->expires = uv_now(tl->uv) + a->lifetime * 1000ull;
+	a->dir = calloc(1, sizeof(*a->dir));
+	if (a->dir) {
+		struct alloc_dir *d = a->dir;
+		snprintf(d->user, sizeof d->user, "%s", au->anon ? "" : au->user);
+		d->anon = au->anon;
+		d->tp = s->lis->tp;
+		copy_sa(&d->client, s->from);
+		d->relayed = a->relayed;
+		d->created = time(NULL);
+		atomic_init(&d->expires, (int64_t)d->created + a->lifetime);
+		atomic_init(&d->to_peer_packets, 0);
+		atomic_init(&d->to_client_packets, 0);
+		pthread_mutex_lock(&t->dir_lock);
+		d->next = t->dir;
+		if (t->dir)
+			t->dir->prev = d;
+		t->dir = d;
+		pthread_mutex_unlock(&t->dir_lock);
+	}
 	a->tok_up = a->tok_down = t->bandwidth;
 	a->tok_last = uv_now(tl->uv);
 	CTR(t, alloc_ok, 1);
@@ -1087,6 +1145,9 @@ static void do_refresh(struct turn_loop *tl, const struct src *s, const struct s
 		lt = pick_lifetime(m);
 		a->lifetime = lt;
 		a->expires = uv_now(tl->uv) + lt * 1000ull;
+		if (a->dir)
+			atomic_store_explicit(&a->dir->expires, (int64_t)time(NULL) + lt,
+			                      memory_order_relaxed);
 	}
 	CTR(tl->t, refresh_ok, 1);
 	rsp_begin(tl, &b, m, STUNMSG_CLASS_SUCCESS);
@@ -1228,6 +1289,8 @@ static void to_peer(struct alloc *a, const struct sockaddr *peer, const uint8_t 
 	if (uv_udp_try_send(&a->rh, &b, 1, peer) >= 0) {
 		CTR(t, to_peer_packets, 1);
 		CTR(t, to_peer_bytes, n);
+		if (a->dir)
+			atomic_fetch_add_explicit(&a->dir->to_peer_packets, 1, memory_order_relaxed);
 	}
 }
 
@@ -1874,6 +1937,7 @@ static void free_turn(struct turn *t)
 	gtls_ctx_unref(t->tls);
 	pthread_cond_destroy(&t->cond);
 	pthread_mutex_destroy(&t->lock);
+	pthread_mutex_destroy(&t->dir_lock);
 	free(t);
 }
 
@@ -1889,6 +1953,7 @@ int turn_start(struct turn **tp, const struct cfg *cfg, struct relay *relay)
 	if (!t)
 		return -ENOMEM;
 	pthread_mutex_init(&t->lock, NULL);
+	pthread_mutex_init(&t->dir_lock, NULL);
 	pthread_cond_init(&t->cond, NULL);
 	t->relay = relay;
 	t->nloops = relay_threads(relay);
@@ -2006,6 +2071,34 @@ int turn_reload(struct turn *t, const struct cfg *cfg)
 	gtls_ctx_unref(old); /* connections on it keep their own reference */
 	log_info("turn: TLS certificate reloaded from %s", cfg->turn.tls_cert);
 	return 0;
+}
+
+void turn_foreach_alloc(struct turn *t, void (*fn)(void *arg, const struct turn_alloc_info *a),
+                        void *arg)
+{
+	time_t now = time(NULL);
+
+	if (!t)
+		return;
+	pthread_mutex_lock(&t->dir_lock);
+	for (const struct alloc_dir *d = t->dir; d; d = d->next) {
+		struct turn_alloc_info i = {
+		        .user = d->user,
+		        .anon = d->anon,
+		        .transport = d->tp,
+		        .client = (const struct sockaddr *)&d->client,
+		        .relayed = (const struct sockaddr *)&d->relayed,
+		        .age = (long)(now - d->created),
+		        .expires_in = (long)(atomic_load_explicit(&d->expires, memory_order_relaxed) -
+		                             now),
+		        .to_peer_packets =
+		                atomic_load_explicit(&d->to_peer_packets, memory_order_relaxed),
+		        .to_client_packets =
+		                atomic_load_explicit(&d->to_client_packets, memory_order_relaxed),
+		};
+		fn(arg, &i);
+	}
+	pthread_mutex_unlock(&t->dir_lock);
 }
 
 void turn_get_counters(struct turn *t, struct turn_counters *o)

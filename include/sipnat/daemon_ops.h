@@ -27,6 +27,10 @@ struct daemon_ctx {
 	int (*reload)(void *arg, char *err, size_t errlen);
 	void *reload_arg;
 	struct timespec started; /* CLOCK_MONOTONIC, set by daemon_ctx_init */
+	/* Borrowed, may be NULL (no relay, no TURN server); main sets them
+	 * after daemon_ctx_init() and before ctl_start(). */
+	struct relay *relay;
+	struct turn *turn;
 };
 
 /* Fills d and records the start time. */

@@ -91,6 +91,23 @@ int turn_reload(struct turn *t, const struct cfg *cfg);
 /* [any] */
 void turn_get_counters(struct turn *t, struct turn_counters *out);
 
+/* One allocation as `sipnatctl turn` shows it.  Pointers are valid during
+ * the callback only. */
+struct turn_alloc_info {
+	const char *user; /* "" when anonymous */
+	bool anon;
+	enum cfg_transport transport; /* how the client reaches us */
+	const struct sockaddr *client, *relayed;
+	long age, expires_in; /* seconds */
+	uint64_t to_peer_packets, to_client_packets;
+};
+
+/* [any] Calls fn for every open allocation, under a mutex the loops take
+ * only when an allocation opens or closes: fn must be quick and must not
+ * call back into the TURN server.  NULL t: no call. */
+void turn_foreach_alloc(struct turn *t, void (*fn)(void *arg, const struct turn_alloc_info *a),
+                        void *arg);
+
 /* ---- pure helpers (exposed for the unit tests) ---- */
 
 /* [pure] coturn's use-auth-secret / TURN REST API password:

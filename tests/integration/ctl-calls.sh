@@ -8,7 +8,8 @@
 # sending RTP with tests/lab/rtpcount.py.
 #  1. During a call with audio: `sipnatctl calls` (table) and `--json calls`
 #     list it with both relay ports, the latched addresses and packets
-#     counted both ways; `registrations` lists the callee.
+#     counted both ways; `registrations` lists the callee; /metrics (in
+#     valid exposition format) counts the call and the relayed packets.
 #  2. Still during that call: a reload with a broken file is refused with
 #     file:line and the daemon keeps its configuration; `sipnatctl reload`
 #     and SIGHUP succeed; the registration and the call are still listed,
@@ -34,6 +35,7 @@ DEV_PORT=$((PORT_BASE + 2))
 CALLEE_IP=127.0.0.5
 CALLEE_PORT=$((PORT_BASE + 3))
 LATE_PORT=$((PORT_BASE + 4)) # the caller refused while draining
+METRICS_PORT=$((PORT_BASE + 5))
 DEV_RTP=$((PORT_BASE + 10))
 CALLEE_RTP=$((PORT_BASE + 12))
 DEV_SIPP_MP=$((PORT_BASE + 30))
@@ -57,6 +59,7 @@ ports = $RELAY_LO-$RELAY_HI
 threads = 2
 [control]
 socket = $SOCK
+metrics = 127.0.0.1:$METRICS_PORT
 [log]
 level = debug
 target = stderr
@@ -169,7 +172,14 @@ for s in (a, b):
 print("A0 in %d out %d, B0 in %d out %d" % (a["packets_in"], a["packets_out"],
                                               b["packets_in"], b["packets_out"]))
 PY
-say "1. calls listed with relay ports, latched addresses and packets both ways: ok"
+python3 "$srcdir/tests/integration/prom-scrape.py" "http://127.0.0.1:$METRICS_PORT/metrics" \
+	"$WORK/metrics" || fail "GET /metrics during the call: invalid answer"
+awk '$1 == "sipnat_calls_active" && $2 == 1 { a = 1 }
+	$1 == "sipnat_relay_forwarded_packets_total" && $2 > 0 { f = 1 }
+	$1 == "sipnat_relay_port_pairs_used" && $2 >= 2 { p = 1 }
+	END { exit !(a && f && p) }' "$WORK/metrics.values" ||
+	fail "/metrics during the call: $(grep -E '^sipnat_(calls_active|relay_forwarded_packets_total|relay_port_pairs_used) ' "$WORK/metrics.values" | tr '\n' ' ')"
+say "1. calls listed with relay ports, latched addresses and packets both ways (and in /metrics): ok"
 
 # ------------------------------------------ 2. reloads during the call
 printf '[relay]\nmode = sometimes\n' >>"$WORK/sipnat.conf"

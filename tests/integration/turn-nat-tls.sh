@@ -13,11 +13,15 @@
 #      203.0.113.103 (XOR-MAPPED-ADDRESS);
 #   3. TURN over TLS from ua3 allocates, creates a permission for the
 #      peer, and every message it sends comes back through the relay; the
-#      allocation is logged for tls from 203.0.113.103.
+#      allocation is logged for tls from 203.0.113.103, and while it relays
+#      `sipnatctl turn` (table and --json) lists it with its user, client,
+#      relayed address and packets, and /metrics counts it.
 # shellcheck source=tests/integration/natlib.sh disable=SC2119
 . "$(dirname "$0")/natlib.sh"
 
 nat_setup turn turnutils_uclient turnutils_peer certtool
+SIPNATCTL="${SIPNATCTL:-$(dirname "$SIPNATD")/sipnatctl}"
+[ -x "$SIPNATCTL" ] || skip "no sipnatctl at $SIPNATCTL"
 UA3_PUB=203.0.113.103
 PEER_PORT=3490
 
@@ -31,7 +35,8 @@ sipnatd_conf "$WORK/sipnat.conf" "$WORK/state" \
 	"[relay]" "address = $PUB_IP" "ports = 41000-41099" "threads = 2" \
 	"[turn]" "listen = udp:$PUB_IP:3478 tcp:$PUB_IP:3478 tls:$PUB_IP:5349" \
 	"realm = lab.test" "user = remote:remote-pw" \
-	"tls_cert = $WORK/cert.pem" "tls_key = $WORK/key.pem"
+	"tls_cert = $WORK/cert.pem" "tls_key = $WORK/key.pem" \
+	"[control]" "metrics = 127.0.0.1:9099"
 start_sipnatd "$WORK/sipnat.conf"
 wait_for 5 listening pub tcp "$PUB_IP:5349" || fail "no TURN TLS listener on $PUB_IP:5349"
 
@@ -103,7 +108,42 @@ grep -q "^XOR-MAPPED-ADDRESS $UA3_PUB:" "$WORK/stun-tcp.log" ||
 say "2. STUN over TCP from ua3: $(cat "$WORK/stun-tcp.log"): ok"
 
 # ---- 3. TURN over TLS relays ----
-uclient tls -t -S -p 5349 || fail "TURN over TLS from ua3 failed: $(tail -n 5 "$WORK/tls.log")"
+ctl() { lab exec pub "$SIPNATCTL" -s "$WORK/control.sock" "$@"; }
+# 200 messages at 20 ms: long enough to look at it while it relays.
+uclient tls -t -S -p 5349 -n 200 -z 20 &
+uc=$!
+wait_for 10 eval 'ctl --json turn 2>/dev/null | grep -q "\"client\": *\"$UA3_PUB:"' ||
+	fail "sipnatctl turn does not list the allocation of ua3"
+cat >"$WORK/turn-check.py" <<'PY'
+import json, sys
+ans = json.load(open(sys.argv[1]))
+mine = [a for a in ans["turn"] if a["client"].startswith(sys.argv[2] + ":")]
+assert mine, ans
+for a in mine:
+    assert a["user"] == "remote" and a["transport"] == "tls", a
+    assert a["relayed"].startswith(sys.argv[3] + ":"), a
+    assert 0 < a["expires_in"] <= 3600 and a["age"] >= 0, a
+# uclient allocates first and relays a moment later: some allocation of
+# ours must show packets both ways
+assert any(a["to_peer_packets"] > 0 and a["to_client_packets"] > 0 for a in mine), mine
+PY
+turn_listed() {
+	ctl --json turn >"$WORK/turn.json" 2>&1 &&
+		python3 "$WORK/turn-check.py" "$WORK/turn.json" "$UA3_PUB" "$PUB_IP" >/dev/null 2>&1
+}
+wait_for 10 turn_listed ||
+	fail "sipnatctl --json turn: $(python3 "$WORK/turn-check.py" "$WORK/turn.json" "$UA3_PUB" "$PUB_IP" 2>&1 | tail -n 1)"
+ctl turn >"$WORK/turn.out" 2>&1 || fail "sipnatctl turn: $(cat "$WORK/turn.out")"
+sed "s/^/$TEST_NAME: turn: /" "$WORK/turn.out"
+grep -Eq "^remote +tls:$UA3_PUB:[0-9]+ +$PUB_IP:[0-9]+ " "$WORK/turn.out" ||
+	fail "the sipnatctl turn table has no row for ua3's allocation"
+lab exec pub python3 "$srcdir/tests/integration/prom-scrape.py" http://127.0.0.1:9099/metrics \
+	"$WORK/metrics.txt" >"$WORK/scrape.log" 2>&1 || fail "GET /metrics: $(cat "$WORK/scrape.log")"
+grep -Eq '^sipnat_turn_allocations [1-9]' "$WORK/metrics.txt" || fail "sipnat_turn_allocations is not >= 1"
+grep -Eq '^sipnat_tls_handshakes_total [1-9]' "$WORK/metrics.txt" || fail "no TLS handshake in /metrics"
+grep -Eq '^sipnat_turn_errors_total\{code="401"\} [1-9]' "$WORK/metrics.txt" ||
+	fail "the 401 challenge is not counted in /metrics"
+wait $uc || fail "TURN over TLS from ua3 failed: $(tail -n 5 "$WORK/tls.log")"
 set -- $(sent_received tls)
 [ -n "$1" ] && [ "$1" -gt 0 ] && [ "$1" = "$2" ] ||
 	fail "TURN over TLS: sent '$1', received back '$2' (see tls.log)"
