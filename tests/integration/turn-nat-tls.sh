@@ -15,7 +15,8 @@
 #      peer, and every message it sends comes back through the relay; the
 #      allocation is logged for tls from 203.0.113.103, and while it relays
 #      `sipnatctl turn` (table and --json) lists it with its user, client,
-#      relayed address and packets, and /metrics counts it.
+#      relayed address and packets, and /metrics counts it (and has every
+#      family the Grafana dashboard in contrib/grafana plots).
 # shellcheck source=tests/integration/natlib.sh disable=SC2119
 . "$(dirname "$0")/natlib.sh"
 
@@ -140,6 +141,11 @@ grep -Eq "^remote +tls:$UA3_PUB:[0-9]+ +$PUB_IP:[0-9]+ " "$WORK/turn.out" ||
 lab exec pub python3 "$srcdir/tests/integration/prom-scrape.py" http://127.0.0.1:9099/metrics \
 	"$WORK/metrics.txt" >"$WORK/scrape.log" 2>&1 || fail "GET /metrics: $(cat "$WORK/scrape.log")"
 grep -Eq '^sipnat_turn_allocations [1-9]' "$WORK/metrics.txt" || fail "sipnat_turn_allocations is not >= 1"
+# The Grafana dashboard in contrib/ only plots families sipnatd exports
+# (this configuration has SIP, the relay and TURN: all of them).
+missing=$(grep -o 'sipnat_[a-z_]*' "$srcdir/contrib/grafana/sipnat-dashboard.json" | sort -u |
+	while read -r f; do grep -q "^# TYPE $f " "$WORK/metrics.txt" || echo "$f"; done)
+[ -z "$missing" ] || fail "the Grafana dashboard uses metrics sipnatd does not export: $missing"
 grep -Eq '^sipnat_tls_handshakes_total [1-9]' "$WORK/metrics.txt" || fail "no TLS handshake in /metrics"
 grep -Eq '^sipnat_turn_errors_total\{code="401"\} [1-9]' "$WORK/metrics.txt" ||
 	fail "the 401 challenge is not counted in /metrics"
