@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -830,12 +831,19 @@ void media_relay_event(void *arg, const struct relay_event *ev)
 	su_msg_r msg = SU_MSG_R_INIT;
 	struct media_event_msg *e;
 
+	unsigned n = ev->streams ? ev->nstreams : 0;
+
 	if (!bridge || !bridge->root)
 		return;
-	if (su_msg_create(msg, su_root_task(bridge->root), su_task_null, on_event, sizeof *e) < 0)
+	if (n > MEDIA_MAX_STREAMS * 2)
+		n = MEDIA_MAX_STREAMS * 2;
+	/* Sized for the streams it carries: a stats answer every few seconds
+	 * per call must not cost the 12 KB of a full array each time. */
+	size_t size = offsetof(struct media_event_msg, streams) + n * sizeof e->streams[0];
+	if (su_msg_create(msg, su_root_task(bridge->root), su_task_null, on_event, (isize_t)size) < 0)
 		return;
 	e = su_msg_data(msg);
-	memset(e, 0, sizeof *e);
+	memset(e, 0, size);
 	e->bridge = bridge;
 	e->type = ev->type;
 	e->sid = ev->sid;
@@ -847,9 +855,9 @@ void media_relay_event(void *arg, const struct relay_event *ev)
 		                                             : sizeof(struct sockaddr_in);
 		memcpy(&e->addr, ev->addr, len);
 	}
-	e->nstreams = ev->nstreams < MEDIA_MAX_STREAMS * 2 ? ev->nstreams : MEDIA_MAX_STREAMS * 2;
-	if (e->nstreams && ev->streams)
-		memcpy(e->streams, ev->streams, e->nstreams * sizeof e->streams[0]);
+	e->nstreams = n;
+	if (n)
+		memcpy(e->streams, ev->streams, n * sizeof e->streams[0]);
 	su_msg_send(msg);
 }
 
