@@ -418,6 +418,19 @@ int daemon_metrics(struct daemon_ctx *d, char **text, size_t *len)
 	           (double)uptime(d));
 	prom_counter(&p, "sipnat_sip_requests_total", "SIP requests received (all methods).",
 	             st.requests);
+	prom_family(&p, "sipnat_sip_requests_by_method_total", PROM_COUNTER,
+	            "SIP requests received, by method.");
+	for (int i = 0; i < PROXY_N_METHODS; i++)
+		prom_sample(&p, "sipnat_sip_requests_by_method_total",
+		            (const struct prom_label[]){{"method", proxy_method_name(i)}}, 1,
+		            (double)st.by_method[i]);
+	prom_family(&p, "sipnat_sip_responses_by_class_total", PROM_COUNTER,
+	            "SIP responses relayed back, by class (1xx..6xx).");
+	for (int i = 1; i <= 6; i++) {
+		char cls[4] = {(char)('0' + i), 'x', 'x', '\0'};
+		prom_sample(&p, "sipnat_sip_responses_by_class_total",
+		            (const struct prom_label[]){{"class", cls}}, 1, (double)st.by_class[i]);
+	}
 	prom_counter(&p, "sipnat_sip_forwarded_total", "SIP requests forwarded.", st.forwarded);
 	prom_counter(&p, "sipnat_sip_responses_total", "SIP responses relayed back.", st.responses);
 	prom_counter(&p, "sipnat_sip_refused_total",
@@ -472,6 +485,19 @@ int daemon_metrics(struct daemon_ctx *d, char **text, size_t *len)
 	           m ? (double)media_active_calls(m) : 0);
 	prom_counter(&p, "sipnat_calls_completed_total", "Relayed calls that have ended.",
 	             m ? media_completed_calls(m) : 0);
+	if (m) {
+		const struct media_quality *q = media_quality(m);
+		prom_counter(&p, "sipnat_relay_latches_total",
+		             "Relay sockets latched or re-latched to a party's address.",
+		             media_latches(m));
+		prom_family(&p, "sipnat_rtcp_loss_percent", PROM_HISTOGRAM,
+		            "Last RTCP fraction lost per stream of finished calls, as reported "
+		            "by the receiving party.");
+		prom_histogram(&p, "sipnat_rtcp_loss_percent", NULL, 0, &q->loss_pct);
+		prom_family(&p, "sipnat_rtcp_jitter_ms", PROM_HISTOGRAM,
+		            "Largest RTCP interarrival jitter per stream of finished calls, ms.");
+		prom_histogram(&p, "sipnat_rtcp_jitter_ms", NULL, 0, &q->jitter_ms);
+	}
 
 	if (d->relay) {
 		struct relay_counters rc2;
@@ -507,6 +533,9 @@ int daemon_metrics(struct daemon_ctx *d, char **text, size_t *len)
 		           (double)rc2.port_pairs_used);
 		prom_gauge(&p, "sipnat_relay_port_pairs", "Port pairs in the pool.",
 		           (double)rc2.port_pairs_total);
+		prom_gauge(&p, "sipnat_relay_loop_lag_seconds",
+		           "How late the most loaded relay loop ran its last 0.5 s timer tick.",
+		           (double)rc2.loop_lag_max_ns / 1e9);
 	}
 	if (d->turn) {
 		struct turn_counters tc;

@@ -96,6 +96,9 @@ struct media {
 	struct call *sbucket[CALL_BUCKETS]; /* the same calls by relay session */
 	su_timer_t *stats_timer;
 	struct calllog *calllog; /* [log] call_log, NULL when not configured */
+	uint64_t latches;
+	struct media_quality quality;
+	uint64_t loss_counts[8], jitter_counts[8];
 	size_t active;
 	uint64_t completed;
 	/* Calls already ended whose relay session is still closing; their
@@ -788,6 +791,7 @@ static void on_event(su_root_magic_t *magic, su_msg_r msg, struct media_event_ms
 	}
 	case RELAY_EV_LATCHED: {
 		char a[64];
+		m->latches++;
 		addr_str(&ev->addr, a, sizeof a);
 		log_debug("relay session %llu: side %c m-line %d %s latched to %s",
 		          (unsigned long long)ev->sid, ev->side ? 'B' : 'A', ev->mline,
@@ -800,6 +804,14 @@ static void on_event(su_root_magic_t *magic, su_msg_r msg, struct media_event_ms
 				struct call *c = *pp;
 				*pp = c->next;
 				write_record(m, c, ev->streams, ev->nstreams);
+				for (unsigned i = 0; i < ev->nstreams; i++)
+					if (ev->streams[i].rtcp_reports) {
+						prom_hist_observe(&m->quality.loss_pct,
+						                  ev->streams[i].rtcp_fraction_lost *
+						                          100.0 / 256);
+						prom_hist_observe(&m->quality.jitter_ms,
+						                  ev->streams[i].rtcp_jitter_max_ms);
+					}
 				log_summary(c, ev->streams, ev->nstreams);
 				call_free(c);
 				break;
@@ -874,6 +886,11 @@ static void pick_relay_addresses(struct media *m)
 	}
 }
 
+/* Bucket bounds: loss that a listener starts to hear (1-2 %) and that
+ * ruins a call (10 %+); jitter against a typical 20-60 ms jitter buffer. */
+static const double loss_bounds[] = {0.5, 1, 2, 5, 10, 20, 50};
+static const double jitter_bounds[] = {5, 10, 20, 30, 50, 100, 200};
+
 /* The relay's per-stream figures reach `sipnatctl calls` as a cache,
  * refreshed every MEDIA_STATS_INTERVAL_S and whenever the calls are
  * listed: one mailbox message per relayed call, answered by the loop that
@@ -909,6 +926,12 @@ int media_create(struct media **out, struct media_bridge *bridge, const struct c
 		m->hooks = *hooks;
 	m->hooks_arg = arg;
 	pick_relay_addresses(m);
+	m->quality.loss_pct.bounds = loss_bounds;
+	m->quality.loss_pct.n_bounds = sizeof loss_bounds / sizeof loss_bounds[0];
+	m->quality.loss_pct.counts = m->loss_counts;
+	m->quality.jitter_ms.bounds = jitter_bounds;
+	m->quality.jitter_ms.n_bounds = sizeof jitter_bounds / sizeof jitter_bounds[0];
+	m->quality.jitter_ms.counts = m->jitter_counts;
 	if (cfg->log.call_log) {
 		int r = calllog_open(&m->calllog, cfg->log.call_log);
 		if (r < 0) {
@@ -1002,6 +1025,16 @@ void media_foreach_call(struct media *m, void (*fn)(void *arg, const struct medi
 			};
 			fn(arg, &i);
 		}
+}
+
+const struct media_quality *media_quality(const struct media *m)
+{
+	return m ? &m->quality : NULL;
+}
+
+uint64_t media_latches(const struct media *m)
+{
+	return m ? m->latches : 0;
 }
 
 size_t media_active_calls(const struct media *m)

@@ -643,6 +643,35 @@ static int pick_upstream(struct proxy *p, int after)
 	return after + 1 < (int)p->n_up ? after + 1 : -1;
 }
 
+static enum proxy_method_idx method_idx(sip_method_t m)
+{
+	switch (m) {
+	case sip_method_invite: return PROXY_M_INVITE;
+	case sip_method_ack: return PROXY_M_ACK;
+	case sip_method_bye: return PROXY_M_BYE;
+	case sip_method_cancel: return PROXY_M_CANCEL;
+	case sip_method_register: return PROXY_M_REGISTER;
+	case sip_method_options: return PROXY_M_OPTIONS;
+	case sip_method_prack: return PROXY_M_PRACK;
+	case sip_method_update: return PROXY_M_UPDATE;
+	case sip_method_info: return PROXY_M_INFO;
+	case sip_method_message: return PROXY_M_MESSAGE;
+	case sip_method_subscribe: return PROXY_M_SUBSCRIBE;
+	case sip_method_notify: return PROXY_M_NOTIFY;
+	case sip_method_refer: return PROXY_M_REFER;
+	default: return PROXY_M_OTHER;
+	}
+}
+
+const char *proxy_method_name(enum proxy_method_idx m)
+{
+	static const char *const names[PROXY_N_METHODS] = {
+	        "INVITE", "ACK",  "BYE",     "CANCEL",    "REGISTER", "OPTIONS", "PRACK",
+	        "UPDATE", "INFO", "MESSAGE", "SUBSCRIBE", "NOTIFY",   "REFER",   "other"};
+
+	return (unsigned)m < PROXY_N_METHODS ? names[m] : "other";
+}
+
 /* The default leg's callback: every request that is not a retransmission
  * or a CANCEL of a known transaction lands here.  Return value: 0 when we
  * took the transaction (or answered it ourselves), a status code for nta to
@@ -670,6 +699,8 @@ static int proxy_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, s
 		return 500;
 	sip = sip_object(msg);
 	p->stats.requests++;
+	p->stats.by_method[method_idx(csip->sip_request ? csip->sip_request->rq_method
+	                                                : sip_method_unknown)]++;
 	src_str(msg, src, sizeof src);
 
 	if (!sip->sip_request || !sip->sip_via || !sip->sip_call_id || !sip->sip_cseq ||
@@ -1495,8 +1526,11 @@ static int ptr_response(struct ptr *t, nta_outgoing_t *orq, sip_t const *sip)
 			sip_t *rs = sip_object(response);
 			sip_via_remove(response, rs);
 			nat_response(t, response, rs, status);
-			if (nta_incoming_mreply(t->server, response) == 0)
+			if (nta_incoming_mreply(t->server, response) == 0) {
 				p->stats.responses++;
+				if (status >= 100 && status < 700)
+					p->stats.by_class[status / 100]++;
+			}
 		}
 	} else {
 		if (status < 300 || status > 699)
@@ -1554,8 +1588,11 @@ static int stray_response(struct ptr *t, nta_outgoing_t *orq, sip_t const *sip)
 			                          .src = ai ? ai->ai_addr : NULL};
 			media_response(t->proxy->media, response, rs, NULL, &who);
 		}
+		int st = rs->sip_status ? rs->sip_status->st_status : 0;
 		nta_incoming_mreply(t->server, response);
 		t->proxy->stats.responses++;
+		if (st >= 100 && st < 700)
+			t->proxy->stats.by_class[st / 100]++;
 	} else {
 		msg_destroy(response);
 	}

@@ -576,6 +576,9 @@ void relay_get_counters(struct relay *r, struct relay_counters *out)
 		SUM(dropped_send);
 		SUM(dropped_error);
 #undef SUM
+		uint64_t lag = atomic_load_explicit(&c->lag_ns, memory_order_relaxed);
+		if (lag > out->loop_lag_max_ns)
+			out->loop_lag_max_ns = lag;
 	}
 	out->pool_exhausted = atomic_load_explicit(&r->pool_exhausted, memory_order_relaxed);
 	out->ports_skipped = atomic_load_explicit(&r->ports_skipped, memory_order_relaxed);

@@ -124,6 +124,7 @@ struct relay_session {
 struct relay_loop_ctr {
 	_Atomic uint64_t rx_packets, rx_bytes, fwd_packets, fwd_bytes;
 	_Atomic uint64_t dropped_foreign, dropped_no_remote, dropped_send, dropped_error;
+	_Atomic uint64_t lag_ns; /* how late the last sweeper tick ran */
 };
 
 struct relay_loop {
@@ -133,6 +134,7 @@ struct relay_loop {
 	uv_loop_t uv;
 	struct mbox mb;
 	uv_timer_t sweep;
+	uint64_t sweep_due_ns; /* uv_hrtime() at which the next tick is due */
 	pthread_t thread;
 	bool loop_ok, mbox_ok, sweep_ok, thread_ok;
 	char *rxbuf; /* RELAY_MMSG_BATCH * RELAY_DGRAM_MAX, reused for every read */

@@ -312,24 +312,34 @@ static void stream_stats(const struct relay_stream *st, struct relay_stream_stat
 /* Emit STATS or CLOSED with one entry per stream.  The array is heap memory
  * because a session has no fixed stream count; this is never on the packet
  * path.  On ENOMEM the event still goes out, with nstreams 0. */
-static void emit_stats(struct relay_session *s, enum relay_event_type type,
-                       struct relay_stream *list, bool ctl_list)
+static void collect_stats(struct relay_session *s, enum relay_event_type type,
+                          struct relay_stream *list, bool ctl_list, struct relay_event *ev,
+                          struct relay_stream_stats **v)
 {
-	struct relay_event ev = {.type = type, .sid = s->sid};
-	struct relay_stream_stats *v = NULL;
 	struct relay_stream *st;
 	unsigned n = 0, i = 0;
 
+	*ev = (struct relay_event){.type = type, .sid = s->sid};
+	*v = NULL;
 	for (st = list; st; st = ctl_list ? st->ctl_next : st->loop_next)
 		n++;
 	if (n)
-		v = calloc(n, sizeof(*v));
-	if (v) {
+		*v = calloc(n, sizeof(**v));
+	if (*v) {
 		for (st = list; st; st = ctl_list ? st->ctl_next : st->loop_next)
-			stream_stats(st, &v[i++]);
-		ev.nstreams = n;
-		ev.streams = v;
+			stream_stats(st, &(*v)[i++]);
+		ev->nstreams = n;
+		ev->streams = *v;
 	}
+}
+
+static void emit_stats(struct relay_session *s, enum relay_event_type type,
+                       struct relay_stream *list, bool ctl_list)
+{
+	struct relay_event ev;
+	struct relay_stream_stats *v;
+
+	collect_stats(s, type, list, ctl_list, &ev, &v);
 	emit(s->loop->r, &ev);
 	free(v);
 }
@@ -353,16 +363,24 @@ static void session_finalize(struct relay_session *s)
 	struct relay_loop *l = s->loop;
 	struct relay *r = l->r;
 	struct relay_stream *st, *next;
+	struct relay_stream_stats *v;
+	struct relay_event ev;
 
+	/* The figures before the release, which forgets each stream's port:
+	 * the call record names the relay ports. */
+	collect_stats(s, RELAY_EV_CLOSED, s->ctl_streams, true, &ev, &v);
 	for (st = s->ctl_streams; st; st = st->ctl_next)
 		relay__pool_release(r, st);
-	emit_stats(s, RELAY_EV_CLOSED, s->ctl_streams, true);
+	/* Counted out before CLOSED goes out: whoever gets the event must see
+	 * the session gone from the counters too (ports and session alike). */
+	atomic_fetch_sub_explicit(&r->sessions, 1, memory_order_relaxed);
+	emit(r, &ev);
+	free(v);
 	session_unlink(l, s);
 	for (st = s->ctl_streams; st; st = next) {
 		next = st->ctl_next;
 		free(st);
 	}
-	atomic_fetch_sub_explicit(&r->sessions, 1, memory_order_relaxed);
 	free(s);
 }
 
@@ -533,13 +551,24 @@ static void on_msg(struct mbox *mb, struct mbox_msg *mm)
  *  - idle for timeout_sec -> one RELAY_EV_TIMEOUT (the relay does not close
  *    the session itself: the SIP side decides, e.g. sends BYE);
  *  - activity after a TIMEOUT re-arms it.
- * The timeout thus also fires for a call whose media never started. */
+ * The timeout thus also fires for a call whose media never started.  The
+ * tick runs also when timeout_sec is 0: how late it runs is the loop lag
+ * reported in relay_get_counters(). */
 static void on_sweep(uv_timer_t *t)
 {
 	struct relay_loop *l = t->data;
 	uint64_t now = uv_now(&l->uv), tmo = (uint64_t)l->r->cfg.timeout_sec * 1000;
+	uint64_t now_ns = uv_hrtime();
 	struct relay_session *s, *next;
 	struct relay_stream *st;
+
+	/* Loop lag: a loop busy with packets (or starved of CPU) runs its
+	 * timers late, and every packet it forwards waits as long. */
+	atomic_store_explicit(&l->ctr.lag_ns, now_ns > l->sweep_due_ns ? now_ns - l->sweep_due_ns : 0,
+	                      memory_order_relaxed);
+	l->sweep_due_ns = now_ns + SWEEP_MS * 1000000ull;
+	if (!tmo)
+		return;
 
 	for (s = l->sessions; s; s = next) {
 		uint64_t last = s->opened_at;
@@ -627,11 +656,11 @@ int relay__loop_init(struct relay *r, struct relay_loop *l, unsigned idx)
 		return err;
 	l->sweep_ok = true;
 	l->sweep.data = l;
-	if (r->cfg.timeout_sec) {
-		err = uv_timer_start(&l->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
-		if (err)
-			return err;
-	}
+	/* Also without a media timeout: the tick measures the loop's lag. */
+	l->sweep_due_ns = uv_hrtime() + SWEEP_MS * 1000000ull;
+	err = uv_timer_start(&l->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+	if (err)
+		return err;
 	l->stop_msg.type = RELAY_MSG_STOP;
 	return 0;
 }

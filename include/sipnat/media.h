@@ -24,6 +24,7 @@
 #include <sofia-sip/su_wait.h>
 
 #include "sipnat/cfg.h"
+#include "sipnat/prom.h"
 #include "sipnat/flow.h"
 
 struct relay;
@@ -116,6 +117,18 @@ int media_hangup(struct media *m, const char *call_id, const char *reason);
 void media_foreach_call(struct media *m, void (*fn)(void *arg, const struct media_call_info *c),
                         void *arg);
 size_t media_active_calls(const struct media *m);
+
+/* [sip] What the parties of finished calls reported in RTCP about the
+ * media they received through the relay, one observation per stream that
+ * sent reports: the last fraction lost (percent) and the largest
+ * interarrival jitter (ms).  Owned by m. */
+struct media_quality {
+	struct prom_hist loss_pct, jitter_ms;
+};
+const struct media_quality *media_quality(const struct media *m);
+
+/* [sip] Relay sockets latched (or re-latched) to a party's address. */
+uint64_t media_latches(const struct media *m);
 
 /* [sip] Ask the relay for fresh per-stream figures of every relayed call;
  * they arrive asynchronously (a few ms) and show in media_foreach_call.

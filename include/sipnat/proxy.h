@@ -28,6 +28,27 @@
 struct proxy;
 
 /* Counters for status output and tests; read on the SIP thread. */
+enum proxy_method_idx {
+	PROXY_M_INVITE,
+	PROXY_M_ACK,
+	PROXY_M_BYE,
+	PROXY_M_CANCEL,
+	PROXY_M_REGISTER,
+	PROXY_M_OPTIONS,
+	PROXY_M_PRACK,
+	PROXY_M_UPDATE,
+	PROXY_M_INFO,
+	PROXY_M_MESSAGE,
+	PROXY_M_SUBSCRIBE,
+	PROXY_M_NOTIFY,
+	PROXY_M_REFER,
+	PROXY_M_OTHER,
+	PROXY_N_METHODS
+};
+
+/* [pure] "INVITE", ..., "other". */
+const char *proxy_method_name(enum proxy_method_idx m);
+
 struct proxy_stats {
 	uint64_t requests;      /* requests received (all methods) */
 	uint64_t forwarded;     /* requests forwarded statefully or not */
@@ -41,6 +62,10 @@ struct proxy_stats {
 	uint64_t local_options; /* OPTIONS answered by us */
 	uint64_t malformed;     /* malformed messages nta rejected or dropped */
 	uint64_t relay_full;    /* 503: no relay ports for an offer */
+	/* requests received by method (PROXY_M_*), responses relayed back by
+	 * class (index 1..6 for 1xx..6xx) */
+	uint64_t by_method[PROXY_N_METHODS];
+	uint64_t by_class[7];
 	size_t transactions;    /* open server transactions now */
 };
 

@@ -170,6 +170,7 @@ struct relay_counters {
 	uint64_t sessions;               /* currently open (until RELAY_EV_CLOSED) */
 	uint64_t port_pairs_used;        /* currently reserved pairs */
 	uint64_t port_pairs_total;
+	uint64_t loop_lag_max_ns; /* the latest lateness of the busiest loop's 0.5 s tick */
 };
 
 struct relay;

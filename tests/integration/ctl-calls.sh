@@ -9,7 +9,9 @@
 #  1. During a call with audio: `sipnatctl calls` (table) and `--json calls`
 #     list it with both relay ports, the latched addresses and packets
 #     counted both ways; `registrations` lists the callee; /metrics (in
-#     valid exposition format) counts the call and the relayed packets.
+#     valid exposition format) counts the call, the relayed packets, the
+#     latches, and the requests by method and responses by class (the
+#     INVITE passes sipnatd twice: caller -> PBX -> callee).
 #  2. Still during that call: a reload with a broken file is refused with
 #     file:line and the daemon keeps its configuration; `sipnatctl reload`
 #     and SIGHUP succeed; the registration and the call are still listed,
@@ -177,8 +179,12 @@ python3 "$srcdir/tests/integration/prom-scrape.py" "http://127.0.0.1:$METRICS_PO
 awk '$1 == "sipnat_calls_active" && $2 == 1 { a = 1 }
 	$1 == "sipnat_relay_forwarded_packets_total" && $2 > 0 { f = 1 }
 	$1 == "sipnat_relay_port_pairs_used" && $2 >= 2 { p = 1 }
-	END { exit !(a && f && p) }' "$WORK/metrics.values" ||
-	fail "/metrics during the call: $(grep -E '^sipnat_(calls_active|relay_forwarded_packets_total|relay_port_pairs_used) ' "$WORK/metrics.values" | tr '\n' ' ')"
+	$1 == "sipnat_relay_latches_total" && $2 >= 2 { l = 1 }
+	$1 == "sipnat_sip_requests_by_method_total{method=\"INVITE\"}" && $2 >= 2 { i = 1 }
+	$1 == "sipnat_sip_requests_by_method_total{method=\"REGISTER\"}" && $2 >= 1 { r = 1 }
+	$1 == "sipnat_sip_responses_by_class_total{class=\"2xx\"}" && $2 >= 2 { c = 1 }
+	END { exit !(a && f && p && l && i && r && c) }' "$WORK/metrics.values" ||
+	fail "/metrics during the call: $(grep -E '^sipnat_(calls_active|relay_forwarded_packets_total|relay_port_pairs_used|relay_latches_total|sip_requests_by_method_total|sip_responses_by_class_total)' "$WORK/metrics.values" | tr '\n' ' ')"
 say "1. calls listed with relay ports, latched addresses and packets both ways (and in /metrics): ok"
 
 # ------------------------------------------ 2. reloads during the call
