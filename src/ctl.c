@@ -267,6 +267,10 @@ static json_t *dispatch(struct ctl *c, json_t *req)
 		r = ops->hangup(c->arg, s);
 		if (r == -ENOENT)
 			return error_obj("no such call: %s", s);
+		if (r == -EBUSY)
+			return error_obj("call %s is not answered yet: only its caller can end "
+			                 "it (CANCEL)",
+			                 s);
 		return r < 0 ? op_error(r, "hangup") : ok_obj();
 	}
 	if (!strcmp(cmd, "loglevel")) {

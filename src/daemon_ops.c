@@ -342,14 +342,39 @@ static int op_drain(void *arg)
 	return 0;
 }
 
+struct call_state {
+	const char *call_id;
+	bool found, established;
+};
+
+static void find_call(void *arg, const struct media_call_info *c)
+{
+	struct call_state *cs = arg;
+
+	if (!cs->found && !strcmp(c->call_id, cs->call_id)) {
+		cs->found = true;
+		cs->established = c->established;
+	}
+}
+
 static int op_hangup(void *arg, const char *call_id)
 {
 	struct daemon_ctx *d = arg;
 	struct media *m = proxy_media(d->proxy);
+	struct call_state cs = {.call_id = call_id};
 	int r;
 
 	if (!m)
 		return -ENOENT;
+	/* Before the 2xx there is no dialog to send a BYE in (RFC 3261
+	 * section 15): media_hangup() would only forget the call, while its
+	 * INVITE goes on and the answer then passes without the relay.
+	 * Only the caller can end it now, with a CANCEL. */
+	media_foreach_call(m, find_call, &cs);
+	if (!cs.found)
+		return -ENOENT;
+	if (!cs.established)
+		return -EBUSY;
 	r = media_hangup(m, call_id, "hangup from sipnatctl");
 	if (r == 0)
 		log_info("call %s hung up (control socket)", call_id);

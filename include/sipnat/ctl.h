@@ -71,7 +71,8 @@ struct ctl_ops {
 	int (*reload)(void *arg, char *err, size_t errlen);
 	/* Stop taking new dialogs (503) without exiting. */
 	int (*drain)(void *arg);
-	/* -ENOENT when no call has this Call-ID. */
+	/* -ENOENT when no call has this Call-ID, -EBUSY when it is not
+	 * answered yet (no dialog for a BYE). */
 	int (*hangup)(void *arg, const char *call_id);
 	/* -EINVAL for a level name it does not know. */
 	int (*loglevel)(void *arg, const char *level);
