@@ -782,6 +782,15 @@ static void on_event(su_root_magic_t *magic, su_msg_r msg, struct media_event_ms
 	switch (ev->type) {
 	case RELAY_EV_TIMEOUT: {
 		struct call *c = sid_find(m, ev->sid);
+		/* A call still ringing has no dialog to send BYE in, and phones
+		 * ring longer than any media timeout without early media; the
+		 * relay re-arms the timeout once media flows after the answer.
+		 * (An answered call that never sends a packet is not ended.) */
+		if (c && !c->established) {
+			log_debug("call %s: no media for %us while ringing; not ended", c->call_id,
+			          m->cfg->relay.timeout);
+			break;
+		}
 		if (c) {
 			log_warn("call %s: no media for %us; ending it with BYE on both sides",
 			         c->call_id, m->cfg->relay.timeout);
