@@ -456,6 +456,18 @@ int daemon_metrics(struct daemon_ctx *d, char **text, size_t *len)
 		prom_sample(&p, "sipnat_sip_responses_by_class_total",
 		            (const struct prom_label[]){{"class", cls}}, 1, (double)st.by_class[i]);
 	}
+	/* Every code seen at least once: a series appears with its first
+	 * response and never goes away, as Prometheus expects of a counter. */
+	prom_family(&p, "sipnat_sip_responses_by_code_total", PROM_COUNTER,
+	            "SIP responses relayed back, by status code.");
+	for (int i = 0; i < 600; i++) {
+		char code[8];
+		if (!st.by_code[i])
+			continue;
+		snprintf(code, sizeof code, "%d", i + 100);
+		prom_sample(&p, "sipnat_sip_responses_by_code_total",
+		            (const struct prom_label[]){{"code", code}}, 1, (double)st.by_code[i]);
+	}
 	prom_counter(&p, "sipnat_sip_forwarded_total", "SIP requests forwarded.", st.forwarded);
 	prom_counter(&p, "sipnat_sip_responses_total", "SIP responses relayed back.", st.responses);
 	prom_counter(&p, "sipnat_sip_refused_total",

@@ -1528,8 +1528,10 @@ static int ptr_response(struct ptr *t, nta_outgoing_t *orq, sip_t const *sip)
 			nat_response(t, response, rs, status);
 			if (nta_incoming_mreply(t->server, response) == 0) {
 				p->stats.responses++;
-				if (status >= 100 && status < 700)
+				if (status >= 100 && status < 700) {
 					p->stats.by_class[status / 100]++;
+					p->stats.by_code[status - 100]++;
+				}
 			}
 		}
 	} else {
@@ -1591,8 +1593,10 @@ static int stray_response(struct ptr *t, nta_outgoing_t *orq, sip_t const *sip)
 		int st = rs->sip_status ? rs->sip_status->st_status : 0;
 		nta_incoming_mreply(t->server, response);
 		t->proxy->stats.responses++;
-		if (st >= 100 && st < 700)
+		if (st >= 100 && st < 700) {
 			t->proxy->stats.by_class[st / 100]++;
+			t->proxy->stats.by_code[st - 100]++;
+		}
 	} else {
 		msg_destroy(response);
 	}

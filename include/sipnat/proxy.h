@@ -66,6 +66,7 @@ struct proxy_stats {
 	 * class (index 1..6 for 1xx..6xx) */
 	uint64_t by_method[PROXY_N_METHODS];
 	uint64_t by_class[7];
+	uint64_t by_code[600]; /* index status - 100 */
 	size_t transactions;    /* open server transactions now */
 };
 

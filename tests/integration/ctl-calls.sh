@@ -183,7 +183,8 @@ awk '$1 == "sipnat_calls_active" && $2 == 1 { a = 1 }
 	$1 == "sipnat_sip_requests_by_method_total{method=\"INVITE\"}" && $2 >= 2 { i = 1 }
 	$1 == "sipnat_sip_requests_by_method_total{method=\"REGISTER\"}" && $2 >= 1 { r = 1 }
 	$1 == "sipnat_sip_responses_by_class_total{class=\"2xx\"}" && $2 >= 2 { c = 1 }
-	END { exit !(a && f && p && l && i && r && c) }' "$WORK/metrics.values" ||
+	$1 == "sipnat_sip_responses_by_code_total{code=\"200\"}" && $2 >= 2 { o = 1 }
+	END { exit !(a && f && p && l && i && r && c && o) }' "$WORK/metrics.values" ||
 	fail "/metrics during the call: $(grep -E '^sipnat_(calls_active|relay_forwarded_packets_total|relay_port_pairs_used|relay_latches_total|sip_requests_by_method_total|sip_responses_by_class_total)' "$WORK/metrics.values" | tr '\n' ' ')"
 say "1. calls listed with relay ports, latched addresses and packets both ways (and in /metrics): ok"
 

@@ -20,7 +20,9 @@
 #    new SDP version: both anchored, the UPDATE keeps the relay ports, and
 #    audio flows both ways.
 # 6. [relay] timeout = 3 and no RTP at all: both phones receive a BYE
-#    from sipnatd about 3 s after the answer, and the log says "no media".
+#    from sipnatd about 3 s after the answer, and the log says "no media";
+#    a call that rings 5 s before the answer is not ended by the timeout
+#    and its answer is anchored.
 # 7. A pool of two port pairs: a second call while the first lasts gets
 #    503 with Retry-After and never reaches the upstream; a third call
 #    after the first ended gets the ports back.
@@ -308,6 +310,22 @@ dt=$((tb - ta))
 say "BYE reached the caller $dt ms after its 200"
 [ $dt -ge 2000 ] && [ $dt -le 6000 ] || fail "BYE after $dt ms, expected about 3000"
 say "6. media timeout ends the call on both sides: ok ($(($(ms) - t6)) ms)"
+
+# A call that rings longer than the media timeout (5 s > 3 s, no early
+# media) is not ended by it: there is no dialog to send BYE in yet, and
+# the answer must still be anchored when it comes.
+t6b=$(ms)
+start_uas up6b "$UP_IP" "$UP_PORT" 30 -sf "$SCEN/uas-media-ring.xml" -mp $UP_SIPP_MP \
+	-key rtp_port $UP_RTP -m 1 -trace_msg -message_file msg.log -trace_err
+uas=$LAST_PID
+run_sipp dev6b 30 -sf "$SCEN/uac-media.xml" "$PROXY_IP:$PROXY_PORT" -i "$DEV_IP" -p "$DEV_PORT" \
+	-mp $DEV_SIPP_MP -key rtp_port $DEV_RTP -s callee -d 300 -m 1 -trace_msg \
+	-message_file msg.log -trace_err || fail "the call that rang past the media timeout failed (sipp status $?)"
+wait_pid "$uas" "callee (ringing past the timeout)"
+set -- $(received_sdp dev6b '^SIP/2.0 200 ' | head -n 1)
+[ "$1" = "$PROXY_IP" ] && in_range "$2" ||
+	fail "the answer after 5 s of ringing was not anchored: $1:$2 (the media timeout dropped the call?)"
+say "6b. ringing past the media timeout: answer still anchored at $1:$2: ok ($(($(ms) - t6b)) ms)"
 
 # ------------------------------------------------ 7. port pool exhausted
 # Two port pairs: one call takes both (a pair for each side, reserved at
