@@ -128,6 +128,10 @@ struct proxy {
 	struct edge_addrset self_any;   /* our addresses, any port */
 	char rr_host[CFG_HOST_MAX + 2]; /* host for Record-Route, bracketed v6 */
 	uint16_t port_of[3];            /* first listening port per transport */
+	/* What is bound, which may differ from cfg->sip.listen after a reload
+	 * that dropped a listener (nta cannot close one of its transports). */
+	struct cfg_listen bound[CFG_MAX_LISTEN];
+	size_t n_bound;
 	struct ptr *transactions;
 	struct ptr *stateless; /* default transactions for strays */
 	struct proxy_stats stats;
@@ -2029,9 +2033,19 @@ static void remove_tls_dir(const char *dir)
 	rmdir(dir);
 }
 
-static int add_listeners(struct proxy *p)
+static bool is_bound(const struct proxy *p, const struct cfg_listen *l)
 {
-	const struct cfg_sip *sip = &p->cfg->sip;
+	for (size_t i = 0; i < p->n_bound; i++)
+		if (p->bound[i].transport == l->transport && p->bound[i].port == l->port &&
+		    !strcmp(p->bound[i].host, l->host))
+			return true;
+	return false;
+}
+
+/* Binds every listener of sip that is not bound yet: all of them at the
+ * start, the new ones on a reload. */
+static int add_listeners(struct proxy *p, const struct cfg_sip *sip)
+{
 	char tlsdir[256] = "";
 	int r = 0;
 
@@ -2040,6 +2054,9 @@ static int add_listeners(struct proxy *p)
 		char url[CFG_HOST_MAX + 64];
 		const char *h = l->host;
 		int v6 = strchr(h, ':') != NULL;
+
+		if (is_bound(p, l) || p->n_bound >= CFG_MAX_LISTEN)
+			continue;
 
 		if (l->transport == CFG_TP_TLS) {
 			if (!tlsdir[0] && (r = make_tls_dir(sip, tlsdir, sizeof tlsdir)) < 0)
@@ -2064,6 +2081,7 @@ static int add_listeners(struct proxy *p)
 		}
 		if (!p->port_of[l->transport])
 			p->port_of[l->transport] = l->port;
+		p->bound[p->n_bound++] = *l;
 		log_info("listening on %s", url);
 	}
 	if (tlsdir[0])
@@ -2176,7 +2194,7 @@ int proxy_create(struct proxy **pp, su_root_t *root, const struct cfg *cfg, stru
 		log_err("cannot create the SIP agent: %s", strerror(-r));
 		goto out;
 	}
-	r = add_listeners(p);
+	r = add_listeners(p, &p->cfg->sip);
 	if (r < 0)
 		goto out;
 	collect_self(p);
@@ -2232,8 +2250,24 @@ int proxy_reload(struct proxy *p, const struct cfg *cfg)
 	const struct cfg_sip *a = &p->cfg->sip, *b = &cfg->sip;
 	int r;
 
-	if (a->n_listen != b->n_listen || memcmp(a->listen, b->listen, sizeof a->listen) != 0)
-		log_warn("reload: listener changes take effect after a restart");
+	(void)a;
+	/* New listeners are bound now; one that is gone stays bound until a
+	 * restart, because nta has no way to close one of its transports. */
+	for (size_t i = 0; i < p->n_bound; i++) {
+		bool kept = false;
+		for (size_t j = 0; j < b->n_listen && !kept; j++)
+			kept = b->listen[j].transport == p->bound[i].transport &&
+			       b->listen[j].port == p->bound[i].port &&
+			       !strcmp(b->listen[j].host, p->bound[i].host);
+		if (!kept)
+			log_warn("reload: %s:%s:%u is no longer configured but stays open until a "
+			         "restart",
+			         cfg_transport_name(p->bound[i].transport), p->bound[i].host,
+			         p->bound[i].port);
+	}
+	if (add_listeners(p, b) < 0)
+		log_warn("reload: a new listener could not be opened (see above); the others are "
+		         "in use");
 	p->cfg = cfg;
 	if (p->media)
 		media_reload(p->media, cfg);

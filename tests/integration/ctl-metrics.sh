@@ -8,7 +8,9 @@
 #     /metrics counts the requests and the registration;
 #  4. loglevel debug takes effect (debug lines appear in the log);
 #  5. reload with a broken file is refused with file:line reasons and the
-#     daemon keeps running; a good file reloads;
+#     daemon keeps running; a good file reloads, and a TCP listener it adds
+#     is opened and answers OPTIONS (one it drops stays open until a
+#     restart, with a warning);
 #  6. drain shows in status and in /metrics;
 #  7. /metrics is valid exposition format (promtool when installed, else a
 #     parser here), and the socket file is gone after the stop.
@@ -134,9 +136,38 @@ cat "$WORK/reload.out"
 assert_file_has "$WORK/reload.out" "$WORK/sipnat.conf:[0-9]+: .*failover_timeout" "reload error"
 sipnatd_alive || fail "sipnatd died on a broken reload"
 ctl status >/dev/null || fail "status after the refused reload"
-cp "$WORK/good.conf" "$WORK/sipnat.conf"
+# the good file, plus a TCP listener: opened by the reload itself
+sed "s|^listen = udp:$PROXY_IP:$PROXY_PORT\$|listen = udp:$PROXY_IP:$PROXY_PORT tcp:$PROXY_IP:$PROXY_PORT|" \
+	"$WORK/good.conf" >"$WORK/sipnat.conf"
+grep -q "tcp:$PROXY_IP:$PROXY_PORT" "$WORK/sipnat.conf" || fail "test bug: no TCP listener in the new file"
 ctl reload >"$WORK/reload2.out" 2>&1 || { cat "$WORK/reload2.out"; fail "reload of a good file"; }
-say "reload refused with file:line, then applied"
+wait_for 5 listening tcp "$PROXY_IP" "$PROXY_PORT" || fail "the TCP listener added by the reload is not open"
+python3 - "$PROXY_IP" "$PROXY_PORT" <<'PY' || fail "OPTIONS over the TCP listener added by the reload"
+import socket, sys
+host, port = sys.argv[1], int(sys.argv[2])
+s = socket.create_connection((host, port), timeout=5)
+lp = s.getsockname()[1]
+msg = ("OPTIONS sip:%s:%d;transport=tcp SIP/2.0\r\n"
+       "Via: SIP/2.0/TCP 127.0.0.3:%d;branch=z9hG4bKreloadtcp1\r\n"
+       "From: <sip:probe@127.0.0.3>;tag=rl1\r\nTo: <sip:%s:%d>\r\n"
+       "Call-ID: reload-tcp-1@127.0.0.3\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
+       "Content-Length: 0\r\n\r\n" % (host, port, lp, host, port))
+s.sendall(msg.encode())
+data = b""
+while b"\r\n\r\n" not in data:
+    chunk = s.recv(4096)
+    if not chunk:
+        break
+    data += chunk
+first = data.split(b"\r\n", 1)[0]
+sys.exit(0 if first.startswith(b"SIP/2.0 200") else "answer: %r" % first)
+PY
+# and dropping it again: it stays open until a restart, and the log says so
+cp "$WORK/good.conf" "$WORK/sipnat.conf"
+ctl reload >"$WORK/reload3.out" 2>&1 || { cat "$WORK/reload3.out"; fail "reload dropping the TCP listener"; }
+wait_for 5 grep -q "reload: tcp:$PROXY_IP:$PROXY_PORT is no longer configured but stays open" "$SIPNATD_LOG" ||
+	fail "no warning about the listener the reload dropped"
+say "reload refused with file:line, then applied; a listener added by a reload answers"
 
 # --- 6: drain
 ctl drain >/dev/null || fail "sipnatctl drain"
