@@ -15,8 +15,9 @@ progress lines give the messages received so far; the first two and last
 two samples with traffic are dropped): the echoed-message rate, the
 server's CPU time from /proc/PID/task/*/schedstat (exact on-CPU time, where
 /proc/stat on a VM is tick-sampled), and relayed packets per CPU-second
-("per core").  One JSON object per run goes to --out; a markdown table and
-the sipnatd/coturn ratio per client count to stdout.
+("per core").  One JSON object per run goes to --out; a markdown table with
+the sipnatd/coturn ratio per client count to stdout and to the same path
+with .md instead of .jsonl.
 
 Loopback only (127.0.6.1 server, 127.0.6.2 peer); every process runs in its
 own session, bounded in time, and is stopped by PID.
@@ -173,8 +174,8 @@ def main():
             with open(a.out, "a") as f:
                 f.write(json.dumps(r) + "\n")
             time.sleep(1)
-    print("\n| clients | server | relayed pps | server CPU | pps per core | ratio sipnatd/coturn |")
-    print("|---|---|---|---|---|---|")
+    md = ["| clients | server | relayed pps | server CPU | pps per core | ratio sipnatd/coturn |",
+          "|---|---|---|---|---|---|"]
     for n in sorted({r["clients"] for r in rows}):
         by = {r["server"]: r for r in rows if r["clients"] == n}
         ours, theirs = by.get("sipnatd", {}), by.get("coturn", {})
@@ -182,11 +183,20 @@ def main():
         if ours.get("pps_per_core") and theirs.get("pps_per_core"):
             ratio = "%.2f" % (ours["pps_per_core"] / theirs["pps_per_core"])
         for name, r in by.items():
-            print("| %d | %s | %s | %s | %s | %s |" % (n, name, r.get("relayed_pps", "-"),
-                                                     r.get("server_cpu", "-"),
-                                                     r.get("pps_per_core", "-"),
-                                                     ratio if name == "sipnatd" else ""))
-    print("\nlogs in %s" % work)
+            md.append("| %d | %s | %s | %s | %s | %s |" % (n, name, r.get("relayed_pps", "-"),
+                                                         r.get("server_cpu", "-"),
+                                                         r.get("pps_per_core", "-"),
+                                                         ratio if name == "sipnatd" else ""))
+    # the same table next to the JSON lines, for the record
+    md_path = re.sub(r"\.jsonl$", "", a.out) + ".md"
+    with open(md_path, "w") as f:
+        f.write("# TURN relayed packets per core, %s\n\n" % time.strftime("%Y-%m-%d %H:%M"))
+        f.write("%d messages per client, server on CPU %d, load on CPU %d; "
+                "pps per core = relayed packets per second of server CPU.\n\n"
+                % (a.msgs, a.server_cpu, a.load_cpu))
+        f.write("\n".join(md) + "\n")
+    print("\n" + "\n".join(md))
+    print("\ntable in %s, logs in %s" % (md_path, work))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,17 @@
  * around a reference-counted pointer, swapped by turn_reload()) and the
  * counters (relaxed atomics).
  *
+ * Reading allocations from another thread (`sipnatctl turn`, on the SIP
+ * thread): the loop-owned struct alloc is never touched.  Each allocation
+ * has a directory entry that its loop fills before linking it into one
+ * list under the directory mutex (when it answers the Allocate) and
+ * unlinks under that mutex (then frees) only in the relayed socket's
+ * close callback.  The fields that change afterwards (expiry on Refresh,
+ * packet counts) are relaxed atomics the loop stores without the lock.
+ * turn_foreach_alloc() holds the mutex for the whole walk, so an entry
+ * cannot be freed under it; a loop therefore waits for the walk only when
+ * an allocation opens or closes, never to relay a packet.
+ *
  * Relayed addresses are the relay's public address ([relay] address) with
  * a port pair taken from the relay's pool, the same pool as SIP media.
  *

@@ -8,13 +8,17 @@
 #    static user and with the TURN REST shared secret (-W);
 #  - a wrong password is refused (401) and the client gives up;
 #  - a SIGHUP reloads the certificate while a TLS allocation relays;
-#  - without allowed_peers the loopback peer is refused with 403.
+#  - without allowed_peers the loopback peer is refused with 403;
+#  - `sipnatctl --json turn` (and the table) lists a UDP allocation while
+#    it relays: user, transport, client, relayed address, lifetime, packets.
 # The peer is on 127.0.0.1, which the default denied_peers refuses, so the
 # first configuration allows 127.0.0.0/8 explicitly.
 TEST_SLOT=41
 . "$(dirname "$0")/lib.sh"
 
 setup turnutils_uclient turnutils_peer turnutils_stunclient stun certtool python3
+SIPNATCTL="${SIPNATCTL:-$(dirname "$SIPNATD")/sipnatctl}"
+[ -x "$SIPNATCTL" ] || skip "no sipnatctl at $SIPNATCTL"
 
 TURN_PORT=$((PORT_BASE + 10))
 TLS_PORT=$((PORT_BASE + 11))
@@ -144,6 +148,48 @@ relayed tls-reload
 assert_log 'turn: TLS certificate reloaded'
 uclient tls-after -t -S -p "$TLS_PORT" -u alice -w alice-pw || fail "TLS after the reload"
 relayed tls-after
+
+# sipnatctl turn while an allocation relays (the control socket is the one
+# write_config adds): 150 messages at 20 ms leave 3 s to look at it.  The
+# UDP allocations of the runs above may still be listed (their lifetime is
+# not over), so only allocations that were not there before count.
+"$SIPNATCTL" -s "$WORK/control.sock" --json turn >"$WORK/turn-before.json" 2>&1 ||
+	fail "sipnatctl --json turn: $(cat "$WORK/turn-before.json")"
+uclient ctl-udp -p "$TURN_PORT" -u alice -w alice-pw -n 150 -z 20 &
+_uc=$!
+cat >"$WORK/turn-check.py" <<'PY'
+import json, sys
+ans = json.load(open(sys.argv[1]))
+lo, hi = int(sys.argv[2]), int(sys.argv[3])
+old = {a["client"] for a in json.load(open(sys.argv[4]))["turn"]}
+mine = [a for a in ans["turn"] if a["transport"] == "udp" and a["client"] not in old]
+assert mine, "no UDP allocation listed: %s" % ans
+for a in mine:
+    assert a["user"] == "alice" and a["client"].startswith("127.0.0.1:"), a
+    ip, port = a["relayed"].rsplit(":", 1)
+    assert ip == "127.0.0.1" and lo <= int(port) <= hi, a
+    assert 0 < a["expires_in"] <= 3600 and a["age"] >= 0, a
+# uclient allocates first and relays a moment later
+busy = [a for a in mine if a["to_peer_packets"] > 0 and a["to_client_packets"] > 0]
+assert busy, mine
+print(busy[0]["client"])
+PY
+turn_listed() {
+	"$SIPNATCTL" -s "$WORK/control.sock" --json turn >"$WORK/turn.json" 2>&1 &&
+		python3 "$WORK/turn-check.py" "$WORK/turn.json" "$RELAY_LO" "$RELAY_HI" \
+			"$WORK/turn-before.json" >"$WORK/turn-client.txt" 2>&1
+}
+wait_for 10 turn_listed ||
+	fail "sipnatctl --json turn: $(python3 "$WORK/turn-check.py" "$WORK/turn.json" \
+		"$RELAY_LO" "$RELAY_HI" "$WORK/turn-before.json" 2>&1 | tail -n 1)"
+"$SIPNATCTL" -s "$WORK/control.sock" turn >"$WORK/turn.out" 2>&1 ||
+	fail "sipnatctl turn: $(cat "$WORK/turn.out")"
+sed "s/^/$TEST_NAME: turn: /" "$WORK/turn.out"
+_client=$(cat "$WORK/turn-client.txt")
+grep -Eq "^alice +udp:$_client +127\.0\.0\.1:[0-9]+ " "$WORK/turn.out" ||
+	fail "the sipnatctl turn table has no row for the UDP allocation of $_client"
+wait "$_uc" || fail "uclient UDP under sipnatctl failed"
+relayed ctl-udp
 
 stop_sipnatd
 assert_log 'turn: allocation 127\.0\.0\.1:[0-9]+ for tls 127\.0\.0\.1:'

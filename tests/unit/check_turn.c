@@ -1,7 +1,9 @@
 /* check_turn: the TURN server's credentials, nonces, peer policy, rate
  * limit and [turn] configuration (pure), then a live server on the relay's
  * loops driven over loopback by a hand-made client (401 -> Allocate ->
- * 437/486/403/438 -> Refresh 0).
+ * 437/486/403/438 -> Refresh 0), and the allocation listing that
+ * `sipnatctl turn` shows, read from this (non-loop) thread while the loops
+ * run.
  */
 #include "config.h"
 
@@ -360,6 +362,7 @@ struct live {
 	uint8_t key[STUNMSG_MD5_LEN];
 	char nonce[128];
 	size_t nonce_len;
+	struct sockaddr_storage relayed; /* of the last successful allocate() */
 };
 
 static void live_start(struct live *L, const char *extra)
@@ -494,11 +497,9 @@ static int allocate(struct live *L, const char *user, const char *pw, int expect
 	send_req(L, fd, STUNMSG_METHOD_ALLOCATE, 1, user, add_udp, NULL);
 	ck_assert_int_eq(recv_rsp(L, fd, &m), expect);
 	if (!expect) {
-		struct sockaddr_storage relayed;
-
 		ck_assert_int_eq(stunmsg_check_integrity(&m, L->key, sizeof L->key), 0);
 		ck_assert_int_eq(
-		        stunmsg_get_xor_addr(&m, STUNMSG_ATTR_XOR_RELAYED_ADDRESS, &relayed), 0);
+		        stunmsg_get_xor_addr(&m, STUNMSG_ATTR_XOR_RELAYED_ADDRESS, &L->relayed), 0);
 	}
 	return fd;
 }
@@ -603,6 +604,198 @@ START_TEST(live_pool_exhausted)
 }
 END_TEST
 
+/* ---- the allocation listing (sipnatctl turn) ---- */
+
+#define LISTED_MAX 4
+
+struct listed {
+	int n;
+	char user[LISTED_MAX][16];
+	bool anon[LISTED_MAX];
+	enum cfg_transport tp[LISTED_MAX];
+	struct sockaddr_in client[LISTED_MAX], relayed[LISTED_MAX];
+	long age[LISTED_MAX], expires_in[LISTED_MAX];
+	uint64_t up[LISTED_MAX], down[LISTED_MAX];
+};
+
+static void collect(void *arg, const struct turn_alloc_info *a)
+{
+	struct listed *l = arg;
+	int i = l->n++;
+
+	if (i >= LISTED_MAX)
+		return;
+	snprintf(l->user[i], sizeof l->user[i], "%s", a->user);
+	l->anon[i] = a->anon;
+	l->tp[i] = a->transport;
+	ck_assert_int_eq(a->client->sa_family, AF_INET);
+	ck_assert_int_eq(a->relayed->sa_family, AF_INET);
+	memcpy(&l->client[i], a->client, sizeof l->client[i]);
+	memcpy(&l->relayed[i], a->relayed, sizeof l->relayed[i]);
+	l->age[i] = a->age;
+	l->expires_in[i] = a->expires_in;
+	l->up[i] = a->to_peer_packets;
+	l->down[i] = a->to_client_packets;
+}
+
+static void list_allocs(struct live *L, struct listed *l)
+{
+	memset(l, 0, sizeof *l);
+	turn_foreach_alloc(L->turn, collect, l);
+	ck_assert_int_le(l->n, LISTED_MAX);
+}
+
+/* The row whose client address is fd's local address, or -1. */
+static int row_of(const struct listed *l, int fd)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof a;
+
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	for (int i = 0; i < l->n; i++)
+		if (l->client[i].sin_port == a.sin_port &&
+		    l->client[i].sin_addr.s_addr == a.sin_addr.s_addr)
+			return i;
+	return -1;
+}
+
+static bool same_addr(const struct sockaddr_in *a, const struct sockaddr_storage *b)
+{
+	const struct sockaddr_in *b4 = (const struct sockaddr_in *)b;
+
+	return b->ss_family == AF_INET && a->sin_port == b4->sin_port &&
+	       a->sin_addr.s_addr == b4->sin_addr.s_addr;
+}
+
+/* RFC 8656 §11: a Send indication needs no credentials. */
+static void send_indication(struct live *L, int fd, const struct sockaddr_in *peer,
+                            const char *data)
+{
+	uint8_t buf[512], tid[STUNMSG_TID_LEN];
+	struct stunmsg_builder b;
+	size_t len;
+
+	gnutls_rnd(GNUTLS_RND_NONCE, tid, sizeof tid);
+	stunmsg_build_init(&b, buf, sizeof buf, STUNMSG_METHOD_SEND, STUNMSG_CLASS_INDICATION, tid);
+	stunmsg_add_xor_addr(&b, STUNMSG_ATTR_XOR_PEER_ADDRESS, (const struct sockaddr *)peer);
+	stunmsg_add(&b, STUNMSG_ATTR_DATA, data, strlen(data));
+	ck_assert_int_eq(stunmsg_build_finish(&b, &len), 0);
+	ck_assert_int_eq(sendto(fd, buf, len, 0, (struct sockaddr *)&L->srv, sizeof L->srv),
+	                 (ssize_t)len);
+}
+
+START_TEST(live_listing)
+{
+	struct live L;
+	struct listed l;
+	struct stunmsg m;
+	struct sockaddr_storage rel_a, rel_b;
+	struct sockaddr_in peer, from;
+	socklen_t plen = sizeof peer, flen = sizeof from;
+	struct pollfd p;
+	const uint8_t *data;
+	size_t dlen;
+	char got[16];
+	ssize_t n;
+	int fa, fb, fp, ia, ib;
+
+	/* the peer is a loopback socket of this test: allowed explicitly */
+	live_start(&L, "allowed_peers = 127.0.0.0/8\n");
+	memset(&l, 0, sizeof l);
+	turn_foreach_alloc(NULL, collect, &l);
+	ck_assert_int_eq(l.n, 0);
+	list_allocs(&L, &l);
+	ck_assert_int_eq(l.n, 0);
+
+	fa = allocate(&L, "alice", "pw1", 0);
+	rel_a = L.relayed;
+	fb = allocate(&L, "bob", "pw2", 0);
+	rel_b = L.relayed;
+	/* listed as soon as the success response is out: the loop links the
+	 * entry before it answers */
+	list_allocs(&L, &l);
+	ck_assert_int_eq(l.n, 2);
+	ia = row_of(&l, fa);
+	ib = row_of(&l, fb);
+	ck_assert_int_ge(ia, 0);
+	ck_assert_int_ge(ib, 0);
+	ck_assert_int_ne(ia, ib);
+	ck_assert_str_eq(l.user[ia], "alice");
+	ck_assert_str_eq(l.user[ib], "bob");
+	for (int i = 0; i < 2; i++) {
+		ck_assert(!l.anon[i]);
+		ck_assert_int_eq(l.tp[i], CFG_TP_UDP);
+		ck_assert_int_ge(l.age[i], 0);
+		ck_assert_int_le(l.age[i], 2);
+		ck_assert_int_gt(l.expires_in[i], TURN_DEFAULT_LIFETIME - 3);
+		ck_assert_int_le(l.expires_in[i], TURN_DEFAULT_LIFETIME);
+		ck_assert_uint_eq(l.up[i], 0);
+		ck_assert_uint_eq(l.down[i], 0);
+		ck_assert_uint_ge(ntohs(l.relayed[i].sin_port), L.cfg->relay.port_min);
+		ck_assert_uint_le(ntohs(l.relayed[i].sin_port), L.cfg->relay.port_max);
+	}
+	ck_assert(same_addr(&l.relayed[ia], &rel_a));
+	ck_assert(same_addr(&l.relayed[ib], &rel_b));
+
+	/* one packet each way through alice's allocation */
+	/* a port of the relay pool would be one of our own endpoints (403) */
+	for (int i = 0;; i++) {
+		ck_assert_int_lt(i, 50);
+		fp = client();
+		plen = sizeof peer;
+		ck_assert_int_eq(getsockname(fp, (struct sockaddr *)&peer, &plen), 0);
+		if (ntohs(peer.sin_port) < L.cfg->relay.port_min ||
+		    ntohs(peer.sin_port) > L.cfg->relay.port_max)
+			break;
+		close(fp);
+	}
+	set_key(&L, "alice", "pw1");
+	send_req(&L, fa, STUNMSG_METHOD_CREATE_PERMISSION, 1, "alice", add_peer, &peer);
+	ck_assert_int_eq(recv_rsp(&L, fa, &m), 0);
+	send_indication(&L, fa, &peer, "hello");
+	p = (struct pollfd){.fd = fp, .events = POLLIN};
+	ck_assert_int_eq(poll(&p, 1, 2000), 1);
+	n = recvfrom(fp, got, sizeof got, 0, (struct sockaddr *)&from, &flen);
+	ck_assert_int_eq(n, 5);
+	ck_assert(same_addr(&from, &rel_a));
+	ck_assert_int_eq(sendto(fp, "world!", 6, 0, (struct sockaddr *)&from, flen), 6);
+	p = (struct pollfd){.fd = fa, .events = POLLIN};
+	ck_assert_int_eq(poll(&p, 1, 2000), 1);
+	n = recv(fa, rbuf, sizeof rbuf, 0);
+	ck_assert_int_gt(n, 0);
+	ck_assert_int_eq(stunmsg_decode(&m, rbuf, (size_t)n), 0);
+	ck_assert_uint_eq(m.method, STUNMSG_METHOD_DATA);
+	ck_assert_int_eq(stunmsg_get_data(&m, &data, &dlen), 0);
+	ck_assert_uint_eq(dlen, 6);
+	list_allocs(&L, &l);
+	ck_assert_int_eq(l.n, 2);
+	ia = row_of(&l, fa);
+	ib = row_of(&l, fb);
+	ck_assert_uint_eq(l.up[ia], 1);
+	ck_assert_uint_eq(l.down[ia], 1);
+	ck_assert_uint_eq(l.up[ib], 0);
+	ck_assert_uint_eq(l.down[ib], 0);
+
+	/* Refresh 0 deletes alice's allocation; the entry goes when the loop
+	 * has closed the relayed socket, a moment after the answer */
+	send_req(&L, fa, STUNMSG_METHOD_REFRESH, 1, "alice", add_lifetime0, NULL);
+	ck_assert_int_eq(recv_rsp(&L, fa, &m), 0);
+	for (int i = 0; i < 200; i++) {
+		list_allocs(&L, &l);
+		if (l.n == 1)
+			break;
+		usleep(10000);
+	}
+	ck_assert_int_eq(l.n, 1);
+	ck_assert_int_eq(row_of(&l, fb), 0);
+	ck_assert_str_eq(l.user[0], "bob");
+	close(fa);
+	close(fb);
+	close(fp);
+	live_stop(&L);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("turn");
@@ -633,6 +826,10 @@ static Suite *suite(void)
 	tcase_add_test(tc, live_auth_and_errors);
 	tcase_add_test(tc, live_quota);
 	tcase_add_test(tc, live_pool_exhausted);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("listing");
+	tcase_set_timeout(tc, 20);
+	tcase_add_test(tc, live_listing);
 	suite_add_tcase(s, tc);
 	return s;
 }
