@@ -120,7 +120,8 @@ static json_t *stream_json(const struct calllog_stream *s)
 {
 	json_t *o = json_object();
 	char side[2] = {s->side, '\0'};
-	bool ok = o && put(o, "side", json_string(side)) && put(o, "mline", json_integer(s->mline)) &&
+	bool ok = o && put(o, "side", json_string(side)) &&
+	          put(o, "mline", json_integer(s->mline)) &&
 	          put(o, "relay_port", json_integer(s->rtp_port)) &&
 	          put(o, "latched", text(s->latched)) &&
 	          put(o, "packets_in", json_integer((json_int_t)s->packets_in)) &&

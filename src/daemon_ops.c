@@ -253,9 +253,10 @@ static void add_call(void *arg, const struct media_call_info *c)
 		set(so, "mline", json_integer(st->mline));
 		set(so, "rtp_port", json_integer(st->rtp_port));
 		set(so, "rtcp_port", json_integer(st->rtcp_port));
-		set(so, "latched", st->latched_rtp.ss_family
-		                           ? jstr(sa_str(&st->latched_rtp, latched, sizeof latched))
-		                           : json_null());
+		set(so, "latched",
+		    st->latched_rtp.ss_family
+		            ? jstr(sa_str(&st->latched_rtp, latched, sizeof latched))
+		            : json_null());
 		set(so, "packets_in", json_integer((json_int_t)st->packets_in));
 		set(so, "bytes_in", json_integer((json_int_t)st->bytes_in));
 		set(so, "packets_out", json_integer((json_int_t)st->packets_out));
@@ -301,10 +302,10 @@ static void add_alloc(void *arg, const struct turn_alloc_info *a)
 	}
 	set(o, "user", a->anon ? json_null() : jstr(a->user));
 	set(o, "transport", json_string(cfg_transport_name(a->transport)));
-	set(o, "client", jstr(sa_str((const struct sockaddr_storage *)a->client, client,
-	                             sizeof client)));
-	set(o, "relayed", jstr(sa_str((const struct sockaddr_storage *)a->relayed, relayed,
-	                              sizeof relayed)));
+	set(o, "client",
+	    jstr(sa_str((const struct sockaddr_storage *)a->client, client, sizeof client)));
+	set(o, "relayed",
+	    jstr(sa_str((const struct sockaddr_storage *)a->relayed, relayed, sizeof relayed)));
 	set(o, "age", json_integer(a->age));
 	set(o, "expires_in", json_integer(a->expires_in));
 	set(o, "to_peer_packets", json_integer((json_int_t)a->to_peer_packets));
@@ -541,8 +542,8 @@ int daemon_metrics(struct daemon_ctx *d, char **text, size_t *len)
 		relay_get_counters(d->relay, &rc2);
 		prom_counter(&p, "sipnat_relay_received_packets_total",
 		             "Datagrams read by the media relay.", rc2.rx_packets);
-		prom_counter(&p, "sipnat_relay_received_bytes_total", "Bytes read by the media relay.",
-		             rc2.rx_bytes);
+		prom_counter(&p, "sipnat_relay_received_bytes_total",
+		             "Bytes read by the media relay.", rc2.rx_bytes);
 		prom_counter(&p, "sipnat_relay_forwarded_packets_total",
 		             "Datagrams the media relay forwarded.", rc2.fwd_packets);
 		prom_counter(&p, "sipnat_relay_forwarded_bytes_total",
@@ -565,9 +566,10 @@ int daemon_metrics(struct daemon_ctx *d, char **text, size_t *len)
 		prom_counter(&p, "sipnat_relay_pool_exhausted_total",
 		             "Port pair requests refused because the pool was empty.",
 		             rc2.pool_exhausted);
-		prom_gauge(&p, "sipnat_relay_sessions", "Open relay sessions.", (double)rc2.sessions);
-		prom_gauge(&p, "sipnat_relay_port_pairs_used", "Port pairs in use (calls and TURN).",
-		           (double)rc2.port_pairs_used);
+		prom_gauge(&p, "sipnat_relay_sessions", "Open relay sessions.",
+		           (double)rc2.sessions);
+		prom_gauge(&p, "sipnat_relay_port_pairs_used",
+		           "Port pairs in use (calls and TURN).", (double)rc2.port_pairs_used);
 		prom_gauge(&p, "sipnat_relay_port_pairs", "Port pairs in the pool.",
 		           (double)rc2.port_pairs_total);
 		prom_gauge(&p, "sipnat_relay_loop_lag_seconds",
@@ -579,8 +581,8 @@ int daemon_metrics(struct daemon_ctx *d, char **text, size_t *len)
 		turn_get_counters(d->turn, &tc);
 		prom_gauge(&p, "sipnat_turn_allocations", "Open TURN allocations.",
 		           (double)tc.allocations);
-		prom_counter(&p, "sipnat_turn_allocations_total", "Successful TURN Allocate requests.",
-		             tc.alloc_ok);
+		prom_counter(&p, "sipnat_turn_allocations_total",
+		             "Successful TURN Allocate requests.", tc.alloc_ok);
 		prom_counter(&p, "sipnat_stun_bindings_total", "STUN Binding requests answered.",
 		             tc.binding);
 		prom_family(&p, "sipnat_turn_errors_total", PROM_COUNTER,
@@ -601,9 +603,10 @@ int daemon_metrics(struct daemon_ctx *d, char **text, size_t *len)
 		prom_counter(&p, "sipnat_turn_ratelimited_total",
 		             "Unauthenticated requests dropped by the per-source rate limit.",
 		             tc.ratelimited);
-		prom_counter(&p, "sipnat_turn_peer_denied_total",
-		             "Permissions and packets refused because the peer is in a denied range.",
-		             tc.peer_denied);
+		prom_counter(
+		        &p, "sipnat_turn_peer_denied_total",
+		        "Permissions and packets refused because the peer is in a denied range.",
+		        tc.peer_denied);
 		prom_counter(&p, "sipnat_turn_relayed_packets_total",
 		             "Packets relayed to peers and back to clients.",
 		             tc.to_peer_packets + tc.to_client_packets);

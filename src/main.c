@@ -257,7 +257,8 @@ static int start_relay(struct app *app)
 		return 0;
 	}
 	if (c->mode == CFG_RELAY_NEVER)
-		log_info("calls are not relayed ([relay] mode = never); the relay serves TURN only");
+		log_info(
+		        "calls are not relayed ([relay] mode = never); the relay serves TURN only");
 	memset(&rc, 0, sizeof rc);
 	rc.threads = c->threads;
 	rc.port_min = c->port_min;

@@ -34,8 +34,8 @@ struct media_bridge;
 #include "sipnat/relay.h"
 #include "sipnat/sdpr.h"
 
-#define MEDIA_MAX_STREAMS 16
-#define CALL_BUCKETS      4096
+#define MEDIA_MAX_STREAMS      16
+#define CALL_BUCKETS           4096
 #define MEDIA_STATS_INTERVAL_S 5
 
 struct side_stream {
@@ -268,14 +268,16 @@ static void note_codecs(struct call *c, const char *body, size_t len)
 
 	if (sess) {
 		c->codecs[0] = '\0';
-		for (sdp_media_t *mm = sess->sdp_media; mm && o < sizeof c->codecs; mm = mm->m_next) {
+		for (sdp_media_t *mm = sess->sdp_media; mm && o < sizeof c->codecs;
+		     mm = mm->m_next) {
 			if (mm->m_rejected || !mm->m_port)
 				continue;
 			if (o && o < sizeof c->codecs)
 				o += (size_t)snprintf(c->codecs + o, sizeof c->codecs - o, ", ");
-			for (sdp_rtpmap_t *rm = mm->m_rtpmaps; rm && o < sizeof c->codecs; rm = rm->rm_next)
-				o += (size_t)snprintf(c->codecs + o, sizeof c->codecs - o, "%s%s/%lu",
-				                      rm == mm->m_rtpmaps ? "" : " ",
+			for (sdp_rtpmap_t *rm = mm->m_rtpmaps; rm && o < sizeof c->codecs;
+			     rm = rm->rm_next)
+				o += (size_t)snprintf(c->codecs + o, sizeof c->codecs - o,
+				                      "%s%s/%lu", rm == mm->m_rtpmaps ? "" : " ",
 				                      rm->rm_encoding ? rm->rm_encoding : "?",
 				                      rm->rm_rate);
 		}
@@ -469,8 +471,7 @@ static void push_remote(struct media *m, struct call *c, int x)
 }
 
 /* The SDP of party x is on its way to the other party: anchor it. */
-static int anchor_sdp(struct media *m, struct call *c, int x, msg_t *msg, sip_t *sip,
-                      bool offer)
+static int anchor_sdp(struct media *m, struct call *c, int x, msg_t *msg, sip_t *sip, bool offer)
 {
 	struct sdpr_session_info si;
 	struct sdpr_stream_info st[MEDIA_MAX_STREAMS];
@@ -551,12 +552,11 @@ static int anchor_sdp(struct media *m, struct call *c, int x, msg_t *msg, sip_t 
 			const char *xpub = relay_addr_for(m, c->side[x].family);
 			if (xpub)
 				r = relay_stream_alloc(m->relay, c->sid, x, i,
-				                       strchr(xpub, ':') ? AF_INET6 : AF_INET, false,
-				                       &own);
+				                       strchr(xpub, ':') ? AF_INET6 : AF_INET,
+				                       false, &own);
 		}
 		if (r == -ENOSPC) {
-			log_warn("call %s: relay port pool exhausted at m-line %d",
-			         c->call_id, i);
+			log_warn("call %s: relay port pool exhausted at m-line %d", c->call_id, i);
 			return -ENOSPC;
 		}
 		if (r < 0) {
@@ -732,8 +732,7 @@ void media_response(struct media *m, msg_t *msg, sip_t *sip, sip_t const *reques
 	}
 	if (status > 100 && status < 300 && is_sdp(sip) &&
 	    (method == sip_method_invite || method == sip_method_update ||
-	     method == sip_method_prack))
-	{
+	     method == sip_method_prack)) {
 		if (m->calllog)
 			note_codecs(c, sip->sip_payload->pl_data, sip->sip_payload->pl_len);
 		(void)anchor_sdp(m, c, x, msg, sip, false); /* an answer can only pass unchanged */
@@ -815,11 +814,13 @@ static void on_event(su_root_magic_t *magic, su_msg_r msg, struct media_event_ms
 				write_record(m, c, ev->streams, ev->nstreams);
 				for (unsigned i = 0; i < ev->nstreams; i++)
 					if (ev->streams[i].rtcp_reports) {
-						prom_hist_observe(&m->quality.loss_pct,
-						                  ev->streams[i].rtcp_fraction_lost *
-						                          100.0 / 256);
-						prom_hist_observe(&m->quality.jitter_ms,
-						                  ev->streams[i].rtcp_jitter_max_ms);
+						prom_hist_observe(
+						        &m->quality.loss_pct,
+						        ev->streams[i].rtcp_fraction_lost * 100.0 /
+						                256);
+						prom_hist_observe(
+						        &m->quality.jitter_ms,
+						        ev->streams[i].rtcp_jitter_max_ms);
 					}
 				log_summary(c, ev->streams, ev->nstreams);
 				call_free(c);
@@ -861,7 +862,8 @@ void media_relay_event(void *arg, const struct relay_event *ev)
 	/* Sized for the streams it carries: a stats answer every few seconds
 	 * per call must not cost the 12 KB of a full array each time. */
 	size_t size = offsetof(struct media_event_msg, streams) + n * sizeof e->streams[0];
-	if (su_msg_create(msg, su_root_task(bridge->root), su_task_null, on_event, (isize_t)size) < 0)
+	if (su_msg_create(msg, su_root_task(bridge->root), su_task_null, on_event, (isize_t)size) <
+	    0)
 		return;
 	e = su_msg_data(msg);
 	memset(e, 0, size);
@@ -950,7 +952,8 @@ int media_create(struct media **out, struct media_bridge *bridge, const struct c
 		}
 	}
 	if (relay) {
-		m->stats_timer = su_timer_create(su_root_task(m->root), MEDIA_STATS_INTERVAL_S * 1000);
+		m->stats_timer =
+		        su_timer_create(su_root_task(m->root), MEDIA_STATS_INTERVAL_S * 1000);
 		if (m->stats_timer)
 			su_timer_set_interval(m->stats_timer, on_stats_timer, m,
 			                      MEDIA_STATS_INTERVAL_S * 1000);
@@ -982,7 +985,8 @@ void media_reload(struct media *m, const struct cfg *cfg)
 	}
 	if (r < 0)
 		log_warn("call log %s: %s; %s", want, strerror(-r),
-		         m->calllog ? "still writing to the file opened before" : "no call records");
+		         m->calllog ? "still writing to the file opened before"
+		                    : "no call records");
 	/* The relay keeps the addresses it started with; a reload without
 	 * [relay] address must not leave us with none. */
 	if (cfg->relay.n_addr)

@@ -650,20 +650,34 @@ static int pick_upstream(struct proxy *p, int after)
 static enum proxy_method_idx method_idx(sip_method_t m)
 {
 	switch (m) {
-	case sip_method_invite: return PROXY_M_INVITE;
-	case sip_method_ack: return PROXY_M_ACK;
-	case sip_method_bye: return PROXY_M_BYE;
-	case sip_method_cancel: return PROXY_M_CANCEL;
-	case sip_method_register: return PROXY_M_REGISTER;
-	case sip_method_options: return PROXY_M_OPTIONS;
-	case sip_method_prack: return PROXY_M_PRACK;
-	case sip_method_update: return PROXY_M_UPDATE;
-	case sip_method_info: return PROXY_M_INFO;
-	case sip_method_message: return PROXY_M_MESSAGE;
-	case sip_method_subscribe: return PROXY_M_SUBSCRIBE;
-	case sip_method_notify: return PROXY_M_NOTIFY;
-	case sip_method_refer: return PROXY_M_REFER;
-	default: return PROXY_M_OTHER;
+	case sip_method_invite:
+		return PROXY_M_INVITE;
+	case sip_method_ack:
+		return PROXY_M_ACK;
+	case sip_method_bye:
+		return PROXY_M_BYE;
+	case sip_method_cancel:
+		return PROXY_M_CANCEL;
+	case sip_method_register:
+		return PROXY_M_REGISTER;
+	case sip_method_options:
+		return PROXY_M_OPTIONS;
+	case sip_method_prack:
+		return PROXY_M_PRACK;
+	case sip_method_update:
+		return PROXY_M_UPDATE;
+	case sip_method_info:
+		return PROXY_M_INFO;
+	case sip_method_message:
+		return PROXY_M_MESSAGE;
+	case sip_method_subscribe:
+		return PROXY_M_SUBSCRIBE;
+	case sip_method_notify:
+		return PROXY_M_NOTIFY;
+	case sip_method_refer:
+		return PROXY_M_REFER;
+	default:
+		return PROXY_M_OTHER;
 	}
 }
 

@@ -564,7 +564,8 @@ static void on_sweep(uv_timer_t *t)
 
 	/* Loop lag: a loop busy with packets (or starved of CPU) runs its
 	 * timers late, and every packet it forwards waits as long. */
-	atomic_store_explicit(&l->ctr.lag_ns, now_ns > l->sweep_due_ns ? now_ns - l->sweep_due_ns : 0,
+	atomic_store_explicit(&l->ctr.lag_ns,
+	                      now_ns > l->sweep_due_ns ? now_ns - l->sweep_due_ns : 0,
 	                      memory_order_relaxed);
 	l->sweep_due_ns = now_ns + SWEEP_MS * 1000000ull;
 	if (!tmo)

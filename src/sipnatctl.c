@@ -328,7 +328,8 @@ static void fmt_stream(json_t *st, char *out, size_t len)
 
 	o += (size_t)snprintf(out + o, len - o, "%s%lld :%lld <- %s in %lld out %lld drop %lld",
 	                      str(st, "side"), num(st, "mline"), num(st, "rtp_port"),
-	                      json_is_string(latched) ? json_string_value(latched) : "(not latched)",
+	                      json_is_string(latched) ? json_string_value(latched)
+	                                              : "(not latched)",
 	                      num(st, "packets_in"), num(st, "packets_out"),
 	                      num(st, "dropped_foreign") + num(st, "dropped_no_remote"));
 	if (o < len && json_is_number(json_object_get(st, "loss_pct")))
@@ -360,8 +361,8 @@ static void print_calls(json_t *arr)
 			char one[256];
 			fmt_stream(st, one, sizeof one);
 			if (o < sizeof media)
-				o += (size_t)snprintf(media + o, sizeof media - o, "%s%s", o ? "; " : "",
-				                      one);
+				o += (size_t)snprintf(media + o, sizeof media - o, "%s%s",
+				                      o ? "; " : "", one);
 		}
 		if (!media[0])
 			snprintf(media, sizeof media, "%s",
@@ -391,8 +392,9 @@ static void print_turn(json_t *arr)
 		fmt_duration(num(a, "expires_in"), exp, sizeof exp);
 		snprintf(up, sizeof up, "%lld", num(a, "to_peer_packets"));
 		snprintf(down, sizeof down, "%lld", num(a, "to_client_packets"));
-		table_row(&t, json_is_string(json_object_get(a, "user")) ? str(a, "user")
-		                                                         : "(anonymous)",
+		table_row(&t,
+		          json_is_string(json_object_get(a, "user")) ? str(a, "user")
+		                                                     : "(anonymous)",
 		          client, str(a, "relayed"), age, exp, up, down);
 	}
 	table_print(&t);

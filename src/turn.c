@@ -200,7 +200,7 @@ struct turn {
 	struct turn_policy policy;
 	uint8_t nonce_key[TURN_NONCE_KEY_LEN];
 
-	pthread_mutex_t lock; /* tls, ucounts, resv, done */
+	pthread_mutex_t lock;     /* tls, ucounts, resv, done */
 	pthread_mutex_t dir_lock; /* dir */
 	struct alloc_dir *dir;
 	pthread_cond_t cond;
@@ -221,6 +221,14 @@ struct turn {
 };
 
 #define CTR(t, f, n) atomic_fetch_add_explicit(&(t)->c.f, (n), memory_order_relaxed)
+
+/* Only the allocation's loop writes its counts: a relaxed load and store,
+ * no locked read-modify-write on the packet path. */
+static inline void dir_count(_Atomic uint64_t *c)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+	                      memory_order_relaxed);
+}
 
 static void conn_close(struct conn *c);
 static void alloc_close(struct alloc *a);
@@ -784,7 +792,7 @@ static void on_relay_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 	send_src(a, &s);
 	CTR(t, to_client_packets, 1);
 	if (a->dir)
-		atomic_fetch_add_explicit(&a->dir->to_client_packets, 1, memory_order_relaxed);
+		dir_count(&a->dir->to_client_packets);
 	CTR(t, to_client_bytes, (uint64_t)nread);
 	to_client(tl, &s, tl->tx, len);
 }
@@ -1290,7 +1298,7 @@ static void to_peer(struct alloc *a, const struct sockaddr *peer, const uint8_t 
 		CTR(t, to_peer_packets, 1);
 		CTR(t, to_peer_bytes, n);
 		if (a->dir)
-			atomic_fetch_add_explicit(&a->dir->to_peer_packets, 1, memory_order_relaxed);
+			dir_count(&a->dir->to_peer_packets);
 	}
 }
 
@@ -2089,8 +2097,9 @@ void turn_foreach_alloc(struct turn *t, void (*fn)(void *arg, const struct turn_
 		        .client = (const struct sockaddr *)&d->client,
 		        .relayed = (const struct sockaddr *)&d->relayed,
 		        .age = (long)(now - d->created),
-		        .expires_in = (long)(atomic_load_explicit(&d->expires, memory_order_relaxed) -
-		                             now),
+		        .expires_in =
+		                (long)(atomic_load_explicit(&d->expires, memory_order_relaxed) -
+		                       now),
 		        .to_peer_packets =
 		                atomic_load_explicit(&d->to_peer_packets, memory_order_relaxed),
 		        .to_client_packets =

@@ -26,8 +26,8 @@ struct calllog;
 struct calllog_stream {
 	char side; /* 'A' caller, 'B' callee */
 	int mline;
-	unsigned rtp_port;    /* the relay port the party sent to */
-	const char *latched;  /* "IP:PORT", NULL if never latched */
+	unsigned rtp_port;   /* the relay port the party sent to */
+	const char *latched; /* "IP:PORT", NULL if never latched */
 	uint64_t packets_in, bytes_in, packets_out, bytes_out;
 	uint64_t dropped; /* foreign source + nowhere to forward */
 	bool have_rtcp;   /* the party sent RTCP reports: loss and jitter valid */
@@ -37,8 +37,8 @@ struct calllog_stream {
 struct calllog_record {
 	const char *call_id, *caller, *callee; /* From / To URIs */
 	const char *reason;                    /* why it ended */
-	const char *codecs;                    /* "PCMU/8000 telephone-event/8000"; NULL if unknown */
-	time_t start, end;                     /* INVITE seen, call ended */
+	const char *codecs; /* "PCMU/8000 telephone-event/8000"; NULL if unknown */
+	time_t start, end;  /* INVITE seen, call ended */
 	bool answered, relayed, caller_nat, callee_nat;
 	const struct calllog_stream *streams;
 	size_t nstreams;

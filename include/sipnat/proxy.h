@@ -67,7 +67,7 @@ struct proxy_stats {
 	uint64_t by_method[PROXY_N_METHODS];
 	uint64_t by_class[7];
 	uint64_t by_code[600]; /* index status - 100 */
-	size_t transactions;    /* open server transactions now */
+	size_t transactions;   /* open server transactions now */
 };
 
 struct relay;

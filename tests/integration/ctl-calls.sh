@@ -26,6 +26,8 @@
 TEST_SLOT=58
 # shellcheck source=tests/integration/lib.sh
 . "${SIPNAT_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
+# shellcheck source=tests/integration/sdptrace.sh
+. "$srcdir/tests/integration/sdptrace.sh"
 setup python3 kamailio
 
 SIPNATCTL="${SIPNATCTL:-$(dirname "$SIPNATD")/sipnatctl}"
@@ -88,15 +90,7 @@ callee_pid=$LAST_PID
 
 # received_sdp NAME FIRSTLINE-ERE: "IP PORT" of each audio SDP sipp NAME got.
 received_sdp() {
-	tr -d '\r' 2>/dev/null <"$WORK/$1/msg.log" | awk -v want="$2" '
-		function flush() { if (take && ip != "" && port != "") print ip, port
-			take = 0; ip = ""; port = "" }
-		/^-----/ { flush(); rx = 0; next }
-		/message received/ { rx = 1; first = 1; next }
-		rx && first && NF { first = 0; take = ($0 ~ want); next }
-		rx && /^c=IN IP[46] / { ip = $3 }
-		rx && /^m=audio / { port = $2 }
-		END { flush() }'
+	tr -d '\r' 2>/dev/null <"$WORK/$1/msg.log" | sdp_audio_addrs "$2"
 }
 
 # call_sdp N: waits (10 s) until the caller has its answer and the callee

@@ -29,6 +29,8 @@
 TEST_SLOT=31
 # shellcheck source=tests/integration/lib.sh
 . "${SIPNAT_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
+# shellcheck source=tests/integration/sdptrace.sh
+. "$srcdir/tests/integration/sdptrace.sh"
 setup python3
 
 RTPCOUNT="$srcdir/tests/lab/rtpcount.py"
@@ -68,33 +70,11 @@ ms() { echo $(($(date +%s%N) / 1000000)); }
 # received_sdp NAME FIRSTLINE-ERE: "IP PORT" of the audio stream of every
 # SDP that sipp NAME received in a message whose first line matches.
 received_sdp() {
-	tr -d '\r' <"$WORK/$1/msg.log" 2>/dev/null | awk -v want="$2" '
-		function flush() { if (take && ip != "" && port != "") print ip, port
-			take = 0; ip = ""; port = "" }
-		/^-----/ { flush(); rx = 0; next }
-		/message received/ { rx = 1; first = 1; next }
-		rx && first && NF { first = 0; take = ($0 ~ want); next }
-		rx && /^c=IN IP[46] / { ip = $3 }
-		rx && /^m=audio / { port = $2 }
-		END { flush() }'
+	tr -d '\r' <"$WORK/$1/msg.log" 2>/dev/null | sdp_audio_addrs "$2"
 }
 
 in_range() { [ "$1" -ge "$RELAY_LO" ] && [ "$1" -le "$RELAY_HI" ]; }
 
-# sdp_of NAME ERE: the first matching SDP, waited for (bounded, 10 s).
-sdp_of() {
-	_i=0
-	while [ $_i -lt 100 ]; do
-		_s=$(received_sdp "$1" "$2" | head -n 1)
-		[ -n "$_s" ] && {
-			echo "$_s"
-			return 0
-		}
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-	return 1
-}
 
 # rtp_both CALLER-TO CALLEE-TO TAG: 150 packets each way at 20 ms, both
 # endpoints starting at the same wall-clock moment (1 s ahead, so that both

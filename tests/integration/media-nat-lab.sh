@@ -27,6 +27,9 @@
 TEST_SLOT=56
 # shellcheck source=tests/integration/natlib.sh
 . "${SIPNAT_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/natlib.sh"
+# shellcheck source=tests/integration/sdptrace.sh
+. "$srcdir/tests/integration/sdptrace.sh"
+SDP_WAIT=15 # the call crosses the PBX and two NATs
 
 RTPCOUNT="$srcdir/tests/lab/rtpcount.py"
 UA1_IP=192.168.1.10
@@ -60,31 +63,9 @@ media_conf() {
 # received_sdp DIR FIRSTLINE-ERE: "IP PORT" of the audio stream of every
 # SDP the sipp in DIR received in a message whose first line matches.
 received_sdp() {
-	cat "$1"/*_messages.log 2>/dev/null | tr -d '\r' | awk -v want="$2" '
-		function flush() { if (take && ip != "" && port != "") print ip, port
-			take = 0; ip = ""; port = "" }
-		/^-----/ { flush(); rx = 0; next }
-		/message received/ { rx = 1; first = 1; next }
-		rx && first && NF { first = 0; take = ($0 ~ want); next }
-		rx && /^c=IN IP[46] / { ip = $3 }
-		rx && /^m=audio / { port = $2 }
-		END { flush() }'
+	cat "$1"/*_messages.log 2>/dev/null | tr -d '\r' | sdp_audio_addrs "$2"
 }
 
-# sdp_of DIR ERE: the first matching SDP, waited for (bounded, 15 s).
-sdp_of() {
-	_i=0
-	while [ $_i -lt 150 ]; do
-		_s=$(received_sdp "$1" "$2" | head -n 1)
-		[ -n "$_s" ] && {
-			echo "$_s"
-			return 0
-		}
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-	return 1
-}
 
 in_range() { [ "$1" -ge "$RELAY_LO" ] && [ "$1" -le "$RELAY_HI" ]; }
 
