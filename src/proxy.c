@@ -13,7 +13,9 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ifaddrs.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -23,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -116,6 +119,12 @@ struct ptr {
 	unsigned ka_reg_id, ka_seq;
 };
 
+/* A [sip] listen entry and the primary transport nta made for it. */
+struct listener {
+	struct cfg_listen conf;
+	tport_t *primary;
+};
+
 struct proxy {
 	su_home_t home[1];
 	su_root_t *root;
@@ -129,9 +138,16 @@ struct proxy {
 	char rr_host[CFG_HOST_MAX + 2]; /* host for Record-Route, bracketed v6 */
 	uint16_t port_of[3];            /* first listening port per transport */
 	/* What is bound, which may differ from cfg->sip.listen after a reload
-	 * that dropped a listener (nta cannot close one of its transports). */
-	struct cfg_listen bound[CFG_MAX_LISTEN];
+	 * that dropped a UDP listener (see retire_listener). */
+	struct listener bound[CFG_MAX_LISTEN];
 	size_t n_bound;
+	/* Listeners retired by a reload: their connections are still ours,
+	 * and so are the addresses in the Record-Routes made on them. */
+	struct cfg_listen retired[CFG_MAX_LISTEN];
+	size_t n_retired;
+	/* SHA-256 of the [sip] TLS key and certificate the TLS listeners run
+	 * with, to see on a reload whether they changed. */
+	uint8_t tls_digest[32];
 	struct ptr *transactions;
 	struct ptr *stateless; /* default transactions for strays */
 	struct proxy_stats stats;
@@ -175,8 +191,9 @@ static void collect_self(struct proxy *p)
 	memset(&p->self_any, 0, sizeof p->self_any);
 	if (getifaddrs(&ifa) < 0)
 		ifa = NULL;
-	for (size_t l = 0; l < sip->n_listen; l++) {
-		const struct cfg_listen *ln = &sip->listen[l];
+	for (size_t l = 0; l < sip->n_listen + p->n_retired; l++) {
+		const struct cfg_listen *ln =
+		        l < sip->n_listen ? &sip->listen[l] : &p->retired[l - sip->n_listen];
 		bool any4 = !strcmp(ln->host, "0.0.0.0"), any6 = !strcmp(ln->host, "::");
 
 		if (!any4 && !any6) {
@@ -417,12 +434,16 @@ static void flow_route(const struct flow *f, char *buf, size_t len)
 }
 
 /* For TCP and TLS the flow is the connection itself (RFC 5626 §5.3): find
- * the open one; NULL when it is gone, and the caller answers 430. */
+ * the open one; NULL when it is gone, and the caller answers 430.  Every
+ * primary transport is searched, not only the first of the protocol (what
+ * nta would do with the flow's URI): after a certificate reload or a
+ * removed listener, connections accepted before live on as children of the
+ * retired primary (retire_listener). */
 static tport_t *flow_connection(struct proxy *p, const struct flow *f)
 {
 	char host[INET6_ADDRSTRLEN], port[8];
 	tp_name_t tpn = {0};
-	tport_t *master = nta_agent_tports(p->agent), *tp;
+	tport_t *master = nta_agent_tports(p->agent), *pri, *tp;
 
 	if (!master)
 		return NULL;
@@ -439,10 +460,14 @@ static tport_t *flow_connection(struct proxy *p, const struct flow *f)
 	tpn.tpn_host = host;
 	tpn.tpn_canon = host;
 	tpn.tpn_port = port;
-	tp = tport_by_name(master, &tpn);
-	if (!tp || tport_is_primary(tp) || tport_is_closed(tp))
-		return NULL;
-	return tp;
+	for (pri = tport_primaries(master); pri; pri = tport_next(pri)) {
+		if (!su_casematch(tport_name(pri)->tpn_proto, tpn.tpn_proto))
+			continue;
+		tp = tport_by_name(pri, &tpn);
+		if (tp && !tport_is_primary(tp) && !tport_is_closed(tp))
+			return tp;
+	}
+	return NULL;
 }
 
 /* A flow some device is registered over and that answers its keepalives. */
@@ -1736,6 +1761,7 @@ static void ka_send_options(struct proxy *p, struct reg_binding *b)
 	msg_t *m;
 	sip_t *ms;
 	char route[128], from[CFG_HOST_MAX + 64];
+	tport_t *tp;
 
 	if (!k)
 		return;
@@ -1774,8 +1800,9 @@ static void ka_send_options(struct proxy *p, struct reg_binding *b)
 		ka_free(k);
 		return;
 	}
-	k->client =
-	        nta_outgoing_mcreate(p->agent, ka_response, k, (url_string_t *)route, m, TAG_END());
+	tp = b->flow.transport != CFG_TP_UDP ? flow_connection(p, &b->flow) : NULL;
+	k->client = nta_outgoing_mcreate(p->agent, ka_response, k, (url_string_t *)route, m,
+	                                 TAG_IF(tp, NTATAG_TPORT(tp)), TAG_END());
 	if (!k->client) {
 		msg_destroy(m);
 		ka_free(k);
@@ -2001,8 +2028,9 @@ static int setup_state(struct proxy *p)
 
 /* Sofia's TLS wants a directory with agent.pem (key and certificate
  * together).  We build one from tls_key and tls_cert in a private temporary
- * directory and remove it as soon as the transport has read it. */
-static int make_tls_dir(const struct cfg_sip *sip, char *dir, size_t len)
+ * directory and remove it as soon as the transport has read it.  digest
+ * gets the SHA-256 of what was written. */
+static int make_tls_dir(const struct cfg_sip *sip, char *dir, size_t len, uint8_t digest[32])
 {
 	char path[4096];
 	FILE *out, *in;
@@ -2010,30 +2038,39 @@ static int make_tls_dir(const struct cfg_sip *sip, char *dir, size_t len)
 	char buf[4096];
 	size_t n;
 	const char *tmp = getenv("TMPDIR");
+	gnutls_hash_hd_t h;
+	int r = 0;
 
 	snprintf(dir, len, "%s/sipnat-tls.XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(dir))
 		return -errno;
+	if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
+		return -ENOMEM;
 	snprintf(path, sizeof path, "%s/agent.pem", dir);
 	out = fopen(path, "w");
-	if (!out)
-		return -errno;
-	for (int i = 0; i < 2; i++) {
+	if (!out) {
+		r = -errno;
+		goto out;
+	}
+	for (int i = 0; i < 2 && r == 0; i++) {
 		in = fopen(src[i], "r");
 		if (!in) {
-			int e = errno;
-			log_err("tls: cannot open %s: %s", src[i], strerror(e));
-			fclose(out);
-			return -e;
+			r = -errno;
+			log_err("tls: cannot open %s: %s", src[i], strerror(-r));
+			break;
 		}
-		while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+		while ((n = fread(buf, 1, sizeof buf, in)) > 0) {
 			fwrite(buf, 1, n, out);
+			gnutls_hash(h, buf, n);
+		}
 		fclose(in);
 		fputc('\n', out);
 	}
-	if (fclose(out) != 0)
-		return -errno;
-	return 0;
+	if (fclose(out) != 0 && r == 0)
+		r = -errno;
+out:
+	gnutls_hash_deinit(h, digest);
+	return r;
 }
 
 static void remove_tls_dir(const char *dir)
@@ -2047,13 +2084,64 @@ static void remove_tls_dir(const char *dir)
 	rmdir(dir);
 }
 
+static bool listen_equal(const struct cfg_listen *a, const struct cfg_listen *b)
+{
+	return a->transport == b->transport && a->port == b->port && !strcmp(a->host, b->host);
+}
+
 static bool is_bound(const struct proxy *p, const struct cfg_listen *l)
 {
 	for (size_t i = 0; i < p->n_bound; i++)
-		if (p->bound[i].transport == l->transport && p->bound[i].port == l->port &&
-		    !strcmp(p->bound[i].host, l->host))
+		if (listen_equal(&p->bound[i].conf, l))
 			return true;
 	return false;
+}
+
+static bool known_primary(const struct proxy *p, const tport_t *tp)
+{
+	for (size_t i = 0; i < p->n_bound; i++)
+		if (p->bound[i].primary == tp)
+			return true;
+	return false;
+}
+
+/* nta keeps, as the "magic" of each primary transport, the Via it sends
+ * with; a connection copies its primary's pointer when it is accepted, and
+ * nta reads it on every message the connection brings.  Adding a transport
+ * to a running agent rebuilds every primary's Via and frees the old ones,
+ * which leaves the connections open at that moment pointing at freed memory
+ * (a reload adding a listener crashed on the next request over TCP or TLS).
+ * So before nta_agent_add_tport() we take the Vias away from the primaries:
+ * nta then has nothing to free, and the old Vias, still right for those
+ * connections, stay allocated in the agent's home (a few hundred bytes per
+ * reload that adds a listener).  Restored if the transport is not added. */
+struct saved_vias {
+	tport_t *tp[256]; /* retired primaries count too (retire_listener) */
+	tp_magic_t *magic[256];
+	size_t n;
+};
+
+static int vias_detach(struct proxy *p, struct saved_vias *sv)
+{
+	tport_t *master = nta_agent_tports(p->agent), *pri;
+
+	sv->n = 0;
+	for (pri = tport_primaries(master); pri; pri = tport_next(pri)) {
+		if (sv->n == sizeof sv->tp / sizeof sv->tp[0])
+			return -ENOSPC;
+		sv->tp[sv->n] = pri;
+		sv->magic[sv->n++] = tport_magic(pri);
+	}
+	for (size_t i = 0; i < sv->n; i++)
+		tport_set_magic(sv->tp[i], NULL);
+	return 0;
+}
+
+static void vias_restore(struct saved_vias *sv)
+{
+	for (size_t i = 0; i < sv->n; i++)
+		if (!tport_magic(sv->tp[i]))
+			tport_set_magic(sv->tp[i], sv->magic[i]);
 }
 
 /* Binds every listener of sip that is not bound yet: all of them at the
@@ -2068,18 +2156,30 @@ static int add_listeners(struct proxy *p, const struct cfg_sip *sip)
 		char url[CFG_HOST_MAX + 64];
 		const char *h = l->host;
 		int v6 = strchr(h, ':') != NULL;
+		tport_t *pri;
 
 		if (is_bound(p, l) || p->n_bound >= CFG_MAX_LISTEN)
 			continue;
 
 		if (l->transport == CFG_TP_TLS) {
-			if (!tlsdir[0] && (r = make_tls_dir(sip, tlsdir, sizeof tlsdir)) < 0)
+			if (!tlsdir[0] &&
+			    (r = make_tls_dir(sip, tlsdir, sizeof tlsdir, p->tls_digest)) < 0)
 				break;
 			snprintf(url, sizeof url, "sips:%s%s%s:%u;transport=tls", v6 ? "[" : "", h,
 			         v6 ? "]" : "", l->port);
 		} else {
 			snprintf(url, sizeof url, "sip:%s%s%s:%u;transport=%s", v6 ? "[" : "", h,
 			         v6 ? "]" : "", l->port, cfg_transport_name(l->transport));
+		}
+		struct saved_vias sv;
+
+		if (vias_detach(p, &sv) < 0) {
+			r = -ENOSPC;
+			log_err("cannot listen on %s: too many transports replaced since the "
+			        "start; "
+			        "restart sipnatd",
+			        url);
+			break;
 		}
 		if (nta_agent_add_tport(
 		            p->agent, (url_string_t *)url,
@@ -2089,18 +2189,126 @@ static int add_listeners(struct proxy *p, const struct cfg_sip *sip)
 		            TAG_IF(l->transport == CFG_TP_UDP, TPTAG_STUN_SERVER(1)),
 		            TAG_END()) < 0) {
 			r = errno ? -errno : -EINVAL;
+			vias_restore(&sv);
 			log_err("cannot listen on %s:%s:%u: %s", cfg_transport_name(l->transport),
 			        h, l->port, strerror(-r));
 			break;
 		}
-		if (!p->port_of[l->transport])
-			p->port_of[l->transport] = l->port;
-		p->bound[p->n_bound++] = *l;
+		/* nta appends the new primary to its list: the last one we do
+		 * not know yet is this listener's. */
+		p->bound[p->n_bound].conf = *l;
+		p->bound[p->n_bound].primary = NULL;
+		for (pri = tport_primaries(nta_agent_tports(p->agent)); pri; pri = tport_next(pri))
+			if (!known_primary(p, pri))
+				p->bound[p->n_bound].primary = pri;
+		p->n_bound++;
 		log_info("listening on %s", url);
 	}
 	if (tlsdir[0])
 		remove_tls_dir(tlsdir);
 	return r;
+}
+
+/* The first listening port of each transport, for our own URIs: of the
+ * listeners in the configuration, then of one a reload left open. */
+static void note_ports(struct proxy *p)
+{
+	const struct cfg_sip *sip = &p->cfg->sip;
+
+	memset(p->port_of, 0, sizeof p->port_of);
+	for (size_t i = 0; i < sip->n_listen; i++)
+		if (!p->port_of[sip->listen[i].transport] && is_bound(p, &sip->listen[i]))
+			p->port_of[sip->listen[i].transport] = sip->listen[i].port;
+	for (size_t i = 0; i < p->n_bound; i++)
+		if (!p->port_of[p->bound[i].conf.transport])
+			p->port_of[p->bound[i].conf.transport] = p->bound[i].conf.port;
+}
+
+/* The descriptor of the listening (stream) socket bound to addr, or -1.
+ * Sofia does not hand out the sockets of its transports, so we look among
+ * our own descriptors, as find_udp_sockets does. */
+static int find_listening_socket(const struct sockaddr *addr)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int found = -1;
+
+	if (!d)
+		return -1;
+	while (found < 0 && (e = readdir(d))) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof ss;
+		int fd, listening = 0;
+		socklen_t ll = sizeof listening;
+
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		fd = atoi(e->d_name);
+		if (fd == dirfd(d) ||
+		    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ll) < 0 || !listening ||
+		    getsockname(fd, (struct sockaddr *)&ss, &sl) < 0 ||
+		    ss.ss_family != addr->sa_family)
+			continue;
+		if (addr->sa_family == AF_INET) {
+			const struct sockaddr_in *a = (const void *)addr, *b = (const void *)&ss;
+			if (a->sin_port == b->sin_port && a->sin_addr.s_addr == b->sin_addr.s_addr)
+				found = fd;
+		} else if (addr->sa_family == AF_INET6) {
+			const struct sockaddr_in6 *a = (const void *)addr, *b = (const void *)&ss;
+			if (a->sin6_port == b->sin6_port &&
+			    !memcmp(&a->sin6_addr, &b->sin6_addr, sizeof a->sin6_addr))
+				found = fd;
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+/* Stops a TCP or TLS listener: no new connections, its port free at once
+ * for whoever binds it next (a listener with a new certificate), while the
+ * connections it accepted stay, and with them the flows of the devices
+ * registered over them.  nta has no call to close one primary transport,
+ * so the listening socket is replaced under it by an inert descriptor (an
+ * unbound UNIX socket: the kernel drops the old socket's poll registration
+ * when its last descriptor goes, and nothing ever wakes up on the new one).
+ * nta keeps the primary as the parent of its connections and may still
+ * open outgoing connections from it, which needs no listening socket.
+ *
+ * UDP listeners are never retired: their socket is the one the NAT
+ * bindings of the devices registered through it lead to, and nta sends
+ * from the first UDP primary, so a removed one stays until a restart. */
+static int retire_listener(struct proxy *p, size_t i)
+{
+	struct listener *l = &p->bound[i];
+	const su_addrinfo_t *ai = l->primary ? tport_get_address(l->primary) : NULL;
+	int fd, inert, r = 0;
+
+	if (l->conf.transport == CFG_TP_UDP)
+		return -EOPNOTSUPP;
+	fd = ai ? find_listening_socket(ai->ai_addr) : -1;
+	if (fd < 0)
+		return -ENOENT;
+	inert = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (inert < 0)
+		return -errno;
+	if (dup3(inert, fd, O_CLOEXEC) < 0)
+		r = -errno;
+	close(inert);
+	if (r < 0)
+		return r;
+	log_info("stopped listening on %s:%s:%u; its %s connections stay",
+	         cfg_transport_name(l->conf.transport), l->conf.host, l->conf.port,
+	         cfg_transport_name(l->conf.transport));
+	bool known = false;
+	for (size_t k = 0; k < p->n_retired && !known; k++)
+		known = listen_equal(&p->retired[k], &l->conf);
+	if (!known && p->n_retired == CFG_MAX_LISTEN) /* the oldest is the least likely in use */
+		memmove(p->retired, p->retired + 1, --p->n_retired * sizeof p->retired[0]);
+	if (!known)
+		p->retired[p->n_retired++] = l->conf;
+	memmove(l, l + 1, (p->n_bound - i - 1) * sizeof *l);
+	p->n_bound--;
+	return 0;
 }
 
 static int load_upstreams(struct proxy *p, const struct cfg *cfg)
@@ -2211,6 +2419,7 @@ int proxy_create(struct proxy **pp, su_root_t *root, const struct cfg *cfg, stru
 	r = add_listeners(p, &p->cfg->sip);
 	if (r < 0)
 		goto out;
+	note_ports(p);
 	collect_self(p);
 	choose_rr_host(p);
 	r = load_upstreams(p, cfg);
@@ -2259,36 +2468,117 @@ out:
 	return r;
 }
 
-int proxy_reload(struct proxy *p, const struct cfg *cfg)
+/* The [sip] key and certificate as GnuTLS reads them: a key that does not
+ * match the certificate, or a file that is not PEM, is caught before the
+ * TLS listeners are touched. */
+static int check_tls_files(const struct cfg_sip *sip)
 {
-	const struct cfg_sip *a = &p->cfg->sip, *b = &cfg->sip;
+	gnutls_certificate_credentials_t cred;
 	int r;
 
-	(void)a;
-	/* New listeners are bound now; one that is gone stays bound until a
-	 * restart, because nta has no way to close one of its transports. */
-	for (size_t i = 0; i < p->n_bound; i++) {
-		bool kept = false;
-		for (size_t j = 0; j < b->n_listen && !kept; j++)
-			kept = b->listen[j].transport == p->bound[i].transport &&
-			       b->listen[j].port == p->bound[i].port &&
-			       !strcmp(b->listen[j].host, p->bound[i].host);
-		if (!kept)
-			log_warn("reload: %s:%s:%u is no longer configured but stays open until a "
-			         "restart",
-			         cfg_transport_name(p->bound[i].transport), p->bound[i].host,
-			         p->bound[i].port);
+	if (gnutls_certificate_allocate_credentials(&cred) < 0)
+		return -ENOMEM;
+	r = gnutls_certificate_set_x509_key_file(cred, sip->tls_cert, sip->tls_key,
+	                                         GNUTLS_X509_FMT_PEM);
+	gnutls_certificate_free_credentials(cred);
+	if (r < 0) {
+		log_err("reload: [sip] tls_cert %s with tls_key %s: %s; the TLS listeners keep "
+		        "the certificate they have",
+		        sip->tls_cert, sip->tls_key, gnutls_strerror(r));
+		return -EINVAL;
 	}
-	if (add_listeners(p, b) < 0)
-		log_warn("reload: a new listener could not be opened (see above); the others are "
-		         "in use");
+	return 0;
+}
+
+/* A reload with a new [sip] key or certificate (new files, or the same
+ * paths with new contents, as after a renewal): every TLS listener is
+ * retired, and add_listeners binds it again with the new ones.  Connections
+ * open now keep the certificate they were made with until they close; new
+ * ones get the new. */
+static int renew_tls(struct proxy *p, const struct cfg_sip *sip)
+{
+	uint8_t digest[32];
+	char dir[256] = "";
+	bool have_tls = false;
+	int r;
+
+	for (size_t i = 0; i < p->n_bound; i++)
+		have_tls |= p->bound[i].conf.transport == CFG_TP_TLS;
+	if (!have_tls || !sip->tls_cert || !sip->tls_key)
+		return 0;
+	r = make_tls_dir(sip, dir, sizeof dir, digest);
+	if (dir[0])
+		remove_tls_dir(dir);
+	if (r < 0)
+		return r;
+	if (!memcmp(digest, p->tls_digest, sizeof digest))
+		return 0;
+	r = check_tls_files(sip);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < p->n_bound;) {
+		const struct cfg_listen l = p->bound[i].conf;
+
+		if (l.transport != CFG_TP_TLS) {
+			i++;
+			continue;
+		}
+		r = retire_listener(p, i);
+		if (r < 0) {
+			log_warn("reload: tls:%s:%u keeps its old certificate: %s", l.host, l.port,
+			         strerror(-r));
+			i++;
+		}
+	}
+	log_info("reload: new TLS certificate for SIP; connections open now keep the old one");
+	return 0;
+}
+
+int proxy_reload(struct proxy *p, const struct cfg *cfg)
+{
+	const struct cfg_sip *sip = &cfg->sip;
+	int r, e = 0;
+
+	for (size_t i = 0; i < p->n_bound;) {
+		const struct cfg_listen l = p->bound[i].conf;
+		bool kept = false;
+
+		for (size_t j = 0; j < sip->n_listen && !kept; j++)
+			kept = listen_equal(&sip->listen[j], &l);
+		if (kept) {
+			i++;
+			continue;
+		}
+		r = retire_listener(p, i);
+		if (r == 0)
+			continue;
+		if (r == -EOPNOTSUPP)
+			log_warn("reload: udp:%s:%u is no longer configured but stays open until a "
+			         "restart: the devices registered through it are reached from it",
+			         l.host, l.port);
+		else
+			log_warn("reload: cannot stop listening on %s:%s:%u (%s); it stays open "
+			         "until "
+			         "a restart",
+			         cfg_transport_name(l.transport), l.host, l.port, strerror(-r));
+		i++;
+	}
+	if (renew_tls(p, sip) < 0)
+		e = -EINVAL;
+	if (add_listeners(p, sip) < 0) {
+		log_warn("reload: a listener could not be opened (see above); the others are in "
+		         "use");
+		e = -EADDRNOTAVAIL;
+	}
 	p->cfg = cfg;
+	note_ports(p);
+	find_udp_sockets(p);
 	if (p->media)
 		media_reload(p->media, cfg);
 	r = load_upstreams(p, cfg);
 	collect_self(p);
 	choose_rr_host(p);
-	return r;
+	return r < 0 ? r : e;
 }
 
 static void drain_timeout(su_root_magic_t *m, su_timer_t *timer, struct ptr *stateless)

@@ -86,8 +86,12 @@ int proxy_create(struct proxy **pp, su_root_t *root, const struct cfg *cfg, stru
 struct media *proxy_media(struct proxy *p);
 
 /* Applies what can change at run time: upstreams, domains, advertise,
- * timeouts.  Listener changes are logged and need a restart.  cfg is
- * borrowed from now on; the previous one may be freed after return. */
+ * timeouts, listeners (added ones open; removed TCP/TLS ones stop listening
+ * and keep their connections; a removed UDP one stays open, with a
+ * warning), and a new [sip] TLS key/certificate (new connections get it).
+ * cfg is borrowed from now on; the previous one may be freed after return.
+ * Returns 0, or a negative errno when something could not be applied (it
+ * was logged; the rest was). */
 int proxy_reload(struct proxy *p, const struct cfg *cfg);
 
 /* Graceful stop: new requests get 503, open transactions finish.  done(arg)
