@@ -196,9 +196,19 @@ enum edge_verdict edge_decide(const struct edge_request *r, const char **why)
 		*why = "OPTIONS to sipnatd";
 		return EDGE_LOCAL;
 	}
-	if (r->ruri_is_upstream) {
+	/* A Request-URI on an upstream's host: mid-dialog it is the PBX's
+	 * Contact, exact as the PBX gave it (a FreeSWITCH profile may answer
+	 * on another port than the one configured); a new request goes where
+	 * the upstream is configured, with its failover, whatever port or
+	 * transport the phone's account wrote (sip:pbx;transport=tls from a
+	 * phone that only speaks TLS to us). */
+	if (r->ruri_is_upstream && (r->in_dialog || !r->have_upstream)) {
 		*why = "device request to an upstream";
 		return EDGE_TO_TARGET;
+	}
+	if (r->ruri_is_upstream) {
+		*why = "device request to an upstream's host, sent to the upstream";
+		return EDGE_TO_UPSTREAM;
 	}
 	if (r->ruri_is_self || r->ruri_in_domain) {
 		if (!r->have_upstream) {

@@ -635,7 +635,7 @@ static int answer_options(struct ptr *t)
 /* Forwards an ACK for a 2xx (or any stray ACK) without state.  An ACK may
  * carry the answer to an offer made in a 2xx (late offer). */
 static int forward_ack(struct proxy *p, msg_t *msg, sip_t *sip, const url_string_t *route,
-                       const struct media_party *sender)
+                       tport_t *tp, const struct media_party *sender)
 {
 	msg_t *copy = msg_copy(msg);
 	sip_t *cs;
@@ -652,7 +652,7 @@ static int forward_ack(struct proxy *p, msg_t *msg, sip_t *sip, const url_string
 		msg_fragment_clear(cs->sip_max_forwards->mf_common);
 	}
 	if (!nta_outgoing_mcreate(p->agent, NULL, NULL, route, copy, NTATAG_STATELESS(1),
-	                          TAG_END())) {
+	                          TAG_IF(tp, NTATAG_TPORT(tp)), TAG_END())) {
 		msg_destroy(copy);
 		return -EIO;
 	}
@@ -850,6 +850,7 @@ static int proxy_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, s
 	er.ruri_has_user = sip->sip_request->rq_url->url_user != NULL;
 	er.ruri_is_self = url_is_self(p, sip->sip_request->rq_url);
 	er.have_upstream = p->n_up > 0;
+	er.in_dialog = sip->sip_to && sip->sip_to->a_tag;
 	if (sip->sip_request->rq_url->url_host) {
 		const char *h = sip->sip_request->rq_url->url_host;
 		er.ruri_is_upstream = host_is_upstream_addr(p, h);
@@ -903,13 +904,20 @@ static int proxy_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, s
 				                   msg_home(msg), SIP_METHOD_ACK,
 				                   URL_STRING_MAKE(orig_contact), NULL)),
 				           TAG_END());
-			forward_ack(p, msg, sip, (url_string_t *)route, &ack_sender);
+			/* Over the flow's own connection, like every request to a
+			 * device (flow_connection). */
+			forward_ack(p, msg, sip, (url_string_t *)route,
+			            target_flow.transport != CFG_TP_UDP
+			                    ? flow_connection(p, &target_flow)
+			                    : NULL,
+			            &ack_sender);
 		} else if (v == EDGE_TO_TARGET) {
-			forward_ack(p, msg, sip, NULL, &ack_sender);
+			forward_ack(p, msg, sip, NULL, NULL, &ack_sender);
 		} else if (v == EDGE_TO_UPSTREAM) {
 			int u = pick_upstream(p, -1);
 			if (u >= 0)
-				forward_ack(p, msg, sip, (url_string_t *)p->up[u].url, &ack_sender);
+				forward_ack(p, msg, sip, (url_string_t *)p->up[u].url, NULL,
+				            &ack_sender);
 		} else {
 			log_debug("ACK from %s dropped: %s", src, why);
 		}

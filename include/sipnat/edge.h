@@ -61,6 +61,7 @@ struct edge_request {
 	bool has_route;         /* a Route header remains */
 	bool route_is_upstream; /* ...and its host is an upstream */
 	bool have_upstream;     /* at least one upstream is configured */
+	bool in_dialog;         /* To has a tag: a mid-dialog request */
 };
 
 /* Returns the verdict; *why (if not NULL) gets a static phrase for logs. */

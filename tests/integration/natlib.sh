@@ -234,14 +234,16 @@ ctrl_tcp_listen		127.0.0.1:4444
 EOF
 	_ob=
 	if [ "$_mode" = sipnatd ]; then
-		if [ "$_tp" = tcp ]; then
-			_ob=";outbound=\"sip:$PUB_IP:5060;transport=tcp;lr\""
-		else
-			_ob=";outbound=\"sip:$PUB_IP:5060;lr\""
-		fi
+		case $_tp in
+		tcp) _ob=";outbound=\"sip:$PUB_IP:5060;transport=tcp;lr\"" ;;
+		tls) _ob=";outbound=\"sip:$PUB_IP:5061;transport=tls;lr\"" ;;
+		*) _ob=";outbound=\"sip:$PUB_IP:5060;lr\"" ;;
+		esac
 	fi
+	# TLS: the phone checks sipnatd's certificate against $WORK/ca.pem.
+	if [ "$_tp" = tls ]; then echo "sip_cafile		$WORK/ca.pem" >>"$_d/config"; fi
 	_atp=
-	if [ "$_tp" = tcp ]; then _atp=";transport=tcp"; fi
+	if [ "$_tp" != udp ]; then _atp=";transport=$_tp"; fi
 	echo "<sip:$_name@$PBX_IP$_atp>;regint=3600;answermode=auto;audio_codecs=PCMU;mediaenc=$_ob" \
 		>"$_d/accounts"
 }

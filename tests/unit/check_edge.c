@@ -151,9 +151,29 @@ START_TEST(dev_ruri_upstream_target)
 	/* Request-URI is the PBX's own Contact (in-dialog, no Route). */
 	r.ruri_in_domain = false;
 	r.ruri_is_upstream = true;
+	r.in_dialog = true;
 	ck_assert_int_eq(decide(&r), EDGE_TO_TARGET);
 	r.ruri_has_user = false;
 	ck_assert_int_eq(decide(&r), EDGE_TO_TARGET);
+}
+END_TEST
+
+START_TEST(dev_new_request_to_upstream_host)
+{
+	struct edge_request r = device_invite();
+
+	/* REGISTER sip:pbx;transport=tls from a phone that speaks TLS only to
+	 * us: to the upstream as configured, not to the PBX's port 5061. */
+	r.ruri_in_domain = false;
+	r.ruri_is_upstream = true;
+	r.in_dialog = false;
+	ck_assert_int_eq(decide(&r), EDGE_TO_UPSTREAM);
+	/* A Route still decides first. */
+	r.has_route = true;
+	r.route_is_upstream = true;
+	ck_assert_int_eq(decide(&r), EDGE_TO_TARGET);
+	r.route_is_upstream = false;
+	ck_assert_int_eq(decide(&r), EDGE_REFUSE);
 }
 END_TEST
 
@@ -228,14 +248,14 @@ START_TEST(dev_options_self_local)
 }
 END_TEST
 
-/* Every one of the 2^10 combinations of facts: a request that does not come
+/* Every one of the 2^11 combinations of facts: a request that does not come
  * from an upstream may reach only an upstream, and only when the request
  * itself leads there; Route, when present, is what is judged. */
 START_TEST(never_open_relay)
 {
 	unsigned counts[5] = {0};
 
-	for (unsigned m = 0; m < 1u << 10; m++) {
+	for (unsigned m = 0; m < 1u << 11; m++) {
 		struct edge_request r = {
 		        .from_upstream = m & 1u,
 		        .is_options = m & 2u,
@@ -247,6 +267,7 @@ START_TEST(never_open_relay)
 		        .has_route = m & 128u,
 		        .route_is_upstream = m & 256u,
 		        .have_upstream = m & 512u,
+		        .in_dialog = m & 1024u,
 		};
 		enum edge_verdict v = decide(&r);
 
@@ -267,7 +288,9 @@ START_TEST(never_open_relay)
 		if (v == EDGE_TO_UPSTREAM) {
 			ck_assert(r.have_upstream);
 			ck_assert(!r.has_route);
-			ck_assert(r.ruri_is_self || r.ruri_in_domain);
+			ck_assert(r.ruri_is_self || r.ruri_in_domain || r.ruri_is_upstream);
+			if (r.ruri_is_upstream && !r.ruri_is_self && !r.ruri_in_domain)
+				ck_assert(!r.in_dialog);
 		}
 		if (v == EDGE_LOCAL)
 			ck_assert(r.is_options && r.ruri_is_self && !r.ruri_has_user &&
@@ -551,6 +574,7 @@ static Suite *edge_suite(void)
 	tcase_add_test(tc, dev_route_foreign_refused);
 	TC("device_ruri_upstream_target");
 	tcase_add_test(tc, dev_ruri_upstream_target);
+	tcase_add_test(tc, dev_new_request_to_upstream_host);
 	TC("device_self_domain_to_upstream");
 	tcase_add_test(tc, dev_self_or_domain_upstream);
 	TC("device_self_no_upstream_not_found");
