@@ -1034,12 +1034,13 @@ static int own_uri(struct proxy *p, const char *proto, const char *token, const 
 
 	if (!port)
 		return -EINVAL;
+	/* TLS is named by transport=tls, not by a sips: URI: sips would ask
+	 * for TLS on every hop to the target (RFC 3261 §19.1.2), which the
+	 * UDP hop to the PBX is not, and phones such as baresip 1.0 cannot
+	 * follow a sips: Route (the ACK for a 200 went nowhere). */
 	if (!strcmp(proto, "udp"))
 		r = snprintf(buf, len, "<sip:%s%s%s:%u;lr%s>", token ? token : "", token ? "@" : "",
 		             p->rr_host, port, extra);
-	else if (!strcmp(proto, "tls"))
-		r = snprintf(buf, len, "<sips:%s%s%s:%u;lr%s>", token ? token : "",
-		             token ? "@" : "", p->rr_host, port, extra);
 	else
 		r = snprintf(buf, len, "<sip:%s%s%s:%u;transport=%s;lr%s>", token ? token : "",
 		             token ? "@" : "", p->rr_host, port, proto, extra);
@@ -1113,10 +1114,11 @@ static int rewrite_contact(struct proxy *p, msg_t *msg, sip_contact_t *m, const 
 	orig[sizeof orig - 1] = '\0';
 	if (flow_contact_encode(f, orig, p->flow_key, tok, sizeof tok) < 0)
 		return -ENOSPC;
-	bool tcp = !strcmp(proto, "tcp");
-	snprintf(uri, sizeof uri, "%s:%s%s%s:%u;%s%s=%s", !strcmp(proto, "tls") ? "sips" : "sip",
+	bool udp = !strcmp(proto, "udp");
+	snprintf(uri, sizeof uri, "sip:%s%s%s:%u;%s%s%s%s=%s",
 	         m->m_url->url_user ? m->m_url->url_user : "", m->m_url->url_user ? "@" : "",
-	         p->rr_host, port, tcp ? "transport=tcp;" : "", CONTACT_TOKEN_PARAM, tok);
+	         p->rr_host, port, udp ? "" : "transport=", udp ? "" : proto, udp ? "" : ";",
+	         CONTACT_TOKEN_PARAM, tok);
 	u = url_make(msg_home(msg), uri);
 	if (!u)
 		return -ENOMEM;

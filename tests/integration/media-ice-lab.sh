@@ -46,22 +46,7 @@ wait_registered ua1
 wait_registered ua2
 say "ua1 and ua2 registered through sipnatd with ICE"
 
-# ctrl UA COMMAND PARAMS: a menu command over the phone's ctrl_tcp.
-ctrl() {
-	lab exec "$1" python3 - "$2" "$3" <<'EOF'
-import json, socket, sys
-req = json.dumps({"command": sys.argv[1], "params": sys.argv[2], "token": "t"}).encode()
-try:
-    s = socket.create_connection(("127.0.0.1", 4444), timeout=3)
-    s.sendall(b"%d:%s," % (len(req), req))
-    s.settimeout(3)
-    sys.stdout.write(s.recv(4096).decode(errors="replace") + "\n")
-except OSError as e:
-    sys.exit("ctrl_tcp: %s" % e)
-EOF
-}
-
-ctrl ua1 dial "sip:ua2@$PBX_IP" >"$WORK/dial.log" 2>&1 || fail "dial: $(cat "$WORK/dial.log")"
+phone_ctrl ua1 dial "sip:ua2@$PBX_IP" >"$WORK/dial.log" 2>&1 || fail "dial: $(cat "$WORK/dial.log")"
 wait_for 10 grep -aq 'Call established' "$WORK/ua1/baresip.log" ||
 	fail "ua1's call to ua2 was not established: $(grep -a 'call:\|SIP/2.0 [3-6]' "$WORK/ua1/baresip.log" | tail -n 3)"
 say "call ua1 -> ua2 established"
@@ -92,7 +77,7 @@ grep -aq '^a=candidate:[^ ]* 1 UDP [0-9]* 203\.0\.113\.10 [0-9]* typ prflx' "$WO
 say "ua1 $(grep -ao 'a=candidate:[^ ]* 1 UDP [0-9]* 203\.0\.113\.10 [0-9]* typ prflx' "$WORK/ua1/baresip.log" | head -n 1)"
 
 sleep 2 # some audio on the selected pair
-ctrl ua1 hangup "" >"$WORK/hangup.log" 2>&1 || fail "hangup: $(cat "$WORK/hangup.log")"
+phone_ctrl ua1 hangup "" >"$WORK/hangup.log" 2>&1 || fail "hangup: $(cat "$WORK/hangup.log")"
 wait_for 10 grep -q 'call end ' "$SIPNATD_LOG" || fail "sipnatd logged no end of the call"
 line=$(grep 'call end ' "$SIPNATD_LOG" | tail -n 1)
 say "$(echo "$line" | sed 's/.*call end/call end/')"
@@ -108,13 +93,13 @@ say "1. ICE through the relay candidate: ok"
 stop_sipnatd
 sed -i 's/^mode = always$/mode = never/' "$WORK/sipnat.conf"
 start_sipnatd "$WORK/sipnat.conf"
-ctrl ua1 dial "sip:ua2@$PBX_IP" >"$WORK/dial2.log" 2>&1 || fail "dial: $(cat "$WORK/dial2.log")"
+phone_ctrl ua1 dial "sip:ua2@$PBX_IP" >"$WORK/dial2.log" 2>&1 || fail "dial: $(cat "$WORK/dial2.log")"
 wait_for 10 eval '[ "$(grep -ac "Call established" "$WORK/ua1/baresip.log")" -ge 2 ]' ||
 	fail "the second call ua1 -> ua2 was not established"
 wait_for 30 grep -aq 'connectivity check failed' "$WORK/ua1/baresip.log" ||
 	fail "ICE did not fail without sipnatd's relay candidate: the lab does not show the failure"
 say "without the relay: $(grep -a 'chklist: ' "$WORK/ua1/baresip.log" | tail -n 1 | tr -d '\r' | sed 's/.*chklist: /chklist: /')"
-ctrl ua1 hangup "" >/dev/null 2>&1
+phone_ctrl ua1 hangup "" >/dev/null 2>&1
 say "2. without the relay ICE fails: ok"
 stop_sipnatd
 say "PASS"

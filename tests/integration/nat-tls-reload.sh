@@ -15,7 +15,7 @@
 #      call reaches ua3 over the connection it opened before the reload
 #      (same port, ua3 did not register again); ua1b (behind nat1) then
 #      registers over a new TLS connection, verified against sipnat-b, and
-#      a call reaches it;
+#      a call reaches it; ua3 calls ua1b (phone to phone, TLS both sides);
 #   3. a reload without the tls listener: gnutls-cli is refused, and calls
 #      still reach ua3 and ua1b over their open connections.
 # shellcheck source=tests/integration/natlib.sh disable=SC2119
@@ -120,7 +120,16 @@ wait_registered ua1b 15
 p1=$(tls_port ua1b '203\.0\.113\.101')
 [ -n "$p1" ] || fail "sipnatd logged no TLS registration of ua1b from nat1"
 reaches ua1b "$p1"
-say "2. renewed certificate sipnat-b served; ua3 reached over its old connection; ua1b registered and reached over a new one: ok"
+# ua3 calls ua1b: its INVITE goes out over its old connection, the answer
+# comes back over ua1b's new one, and the BYE from ua3 gets to ua1b.
+_byes=$(grep -ac '^BYE sip:' "$WORK/ua1b/baresip.log")
+phone_ctrl ua3 dial "sip:ua1b@$PBX_IP" >"$WORK/dial.log" 2>&1 || fail "dial: $(cat "$WORK/dial.log")"
+wait_for 10 grep -aq 'Call established' "$WORK/ua3/baresip.log" ||
+	fail "ua3's call to ua1b was not established: $(grep -a 'call:\|SIP/2.0 [3-6]' "$WORK/ua3/baresip.log" | tail -n 3)"
+phone_ctrl ua3 hangup >"$WORK/hangup.log" 2>&1 || fail "hangup: $(cat "$WORK/hangup.log")"
+wait_for 5 eval '[ "$(grep -ac "^BYE sip:" "$WORK/ua1b/baresip.log")" -gt "$_byes" ]' ||
+	fail "ua3's BYE did not reach ua1b"
+say "2. renewed certificate sipnat-b served; ua3 reached over its old connection; ua1b registered and reached over a new one; ua3 called ua1b: ok"
 
 # --- 3
 sed -i "s| tls:$PUB_IP:5061||" "$WORK/sipnat.conf"

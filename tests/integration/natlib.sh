@@ -304,12 +304,12 @@ call_answered() {
 	call_messages | grep -q '^SIP/2.0 200'
 }
 
-# hangup NAME: asks the phone to end its call (menu's hangup command over
-# ctrl_tcp, a netstring-framed JSON request).
-hangup() {
-	lab exec "$1" python3 - <<'EOF'
+# phone_ctrl NAME COMMAND [PARAMS]: a menu command (dial, hangup...) for
+# the phone over its ctrl_tcp, a netstring-framed JSON request.
+phone_ctrl() {
+	lab exec "$1" python3 - "$2" "${3:-}" <<'EOF'
 import json, socket, sys
-req = json.dumps({"command": "hangup", "params": "", "token": "t"}).encode()
+req = json.dumps({"command": sys.argv[1], "params": sys.argv[2], "token": "t"}).encode()
 try:
     s = socket.create_connection(("127.0.0.1", 4444), timeout=3)
     s.sendall(b"%d:%s," % (len(req), req))
@@ -319,6 +319,9 @@ except OSError as e:
     sys.exit("ctrl_tcp: %s" % e)
 EOF
 }
+
+# hangup NAME: asks the phone to end its call.
+hangup() { phone_ctrl "$1" hangup; }
 
 # call_and_hangup NAME SECONDS: a call whose BYE comes from the phone.
 call_and_hangup() {
