@@ -220,6 +220,18 @@ static int valid_sip_uri(const char *v)
 	return 1;
 }
 
+bool cfg_uri_is_tls(const char *uri)
+{
+	const char *t;
+
+	if (!strncasecmp(uri, "sips:", 5))
+		return true;
+	for (t = strchr(uri, ';'); t; t = strchr(t + 1, ';'))
+		if (!strncasecmp(t, ";transport=tls", 14) && (t[14] == '\0' || t[14] == ';'))
+			return true;
+	return false;
+}
+
 /* Split a space-separated list; calls fn for each word. */
 static void each_word(struct parse *p, const char *value,
                       void (*fn)(struct parse *p, const char *word))
@@ -326,6 +338,8 @@ static void sip_key(struct parse *p, const char *name, const char *value)
 		set_str(p, &sip->tls_cert, value);
 	} else if (!strcmp(name, "tls_key")) {
 		set_str(p, &sip->tls_key, value);
+	} else if (!strcmp(name, "tls_ca")) {
+		set_str(p, &sip->tls_ca, value);
 	} else if (!strcmp(name, "failover_timeout")) {
 		parse_uint(p, name, value, 1, 300, &sip->failover_timeout);
 	} else if (!strcmp(name, "shutdown_timeout")) {
@@ -779,6 +793,16 @@ static void check_whole(struct parse *p)
 		problem(p, "[sip] a tls listener needs both tls_cert and tls_key");
 	if ((sip->tls_cert == NULL) != (sip->tls_key == NULL))
 		problem(p, "[sip] tls_cert and tls_key go together");
+	/* Sofia-SIP opens TLS connections from a TLS listener's transport: no
+	 * listener, no TLS to anyone (it would be a 503 at the first call). */
+	for (size_t i = 0; i < sip->n_upstream && !want_tls; i++)
+		if (cfg_uri_is_tls(sip->upstream[i]))
+			problem(p,
+			        "[sip] upstream %s is reached over TLS, which needs a tls listener",
+			        sip->upstream[i]);
+	if (sip->tls_ca && !want_tls)
+		problem(p, "[sip] tls_ca verifies upstreams reached over TLS, which needs a tls "
+		           "listener");
 	turn_check(p);
 }
 
@@ -899,6 +923,7 @@ void cfg_free(struct cfg *c)
 	free(c->sip.advertise);
 	free(c->sip.tls_cert);
 	free(c->sip.tls_key);
+	free(c->sip.tls_ca);
 	free(c->sip.state_dir);
 	free(c->log.call_log);
 	free(c->sip.flow_secret);

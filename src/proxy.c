@@ -123,6 +123,7 @@ struct ptr {
 struct listener {
 	struct cfg_listen conf;
 	tport_t *primary;
+	char ident[16]; /* the primary's tport ident: send_primary() names it */
 };
 
 struct proxy {
@@ -145,6 +146,7 @@ struct proxy {
 	 * and so are the addresses in the Record-Routes made on them. */
 	struct cfg_listen retired[CFG_MAX_LISTEN];
 	size_t n_retired;
+	unsigned idents; /* listeners bound since the start */
 	/* SHA-256 of the [sip] TLS key and certificate the TLS listeners run
 	 * with, to see on a reload whether they changed. */
 	uint8_t tls_digest[32];
@@ -483,6 +485,7 @@ static bool flow_registered(struct proxy *p, const struct flow *f)
 
 static void ptr_destroy(struct ptr *t);
 static int ptr_forward(struct ptr *t, enum edge_verdict v);
+static tport_t *send_primary(struct proxy *p, const url_t *target);
 static int ptr_ack_cancel(struct ptr *t, nta_incoming_t *irq, sip_t const *sip);
 
 static const char *src_str(msg_t *msg, char *buf, size_t len)
@@ -912,12 +915,15 @@ static int proxy_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, s
 			                    : NULL,
 			            &ack_sender);
 		} else if (v == EDGE_TO_TARGET) {
-			forward_ack(p, msg, sip, NULL, NULL, &ack_sender);
+			forward_ack(p, msg, sip, NULL,
+			            send_primary(p, sip->sip_route ? sip->sip_route->r_url
+			                                           : sip->sip_request->rq_url),
+			            &ack_sender);
 		} else if (v == EDGE_TO_UPSTREAM) {
 			int u = pick_upstream(p, -1);
 			if (u >= 0)
-				forward_ack(p, msg, sip, (url_string_t *)p->up[u].url, NULL,
-				            &ack_sender);
+				forward_ack(p, msg, sip, (url_string_t *)p->up[u].url,
+				            send_primary(p, p->up[u].url), &ack_sender);
 		} else {
 			log_debug("ACK from %s dropped: %s", src, why);
 		}
@@ -1014,6 +1020,32 @@ static const char *out_transport(const url_t *u)
 		return "udp";
 	}
 	return "udp";
+}
+
+/* The primary transport to send a request for target from, or NULL to let
+ * nta choose.  nta takes the first primary of the protocol, which after a
+ * reload retired one (retire_listener) is an old one: the connections it
+ * opens would carry the old certificate and trust the old CAs.  So once a
+ * listener was retired we name the live one's primary (nta then matches it
+ * by its tport ident). */
+static tport_t *send_primary(struct proxy *p, const url_t *target)
+{
+	enum cfg_transport want;
+	bool v6;
+
+	if (!p->n_retired || !target || !target->url_host)
+		return NULL;
+	if (transport_of(out_transport(target), &want) < 0)
+		return NULL;
+	v6 = strchr(target->url_host, ':') != NULL;
+	for (size_t i = 0; i < p->n_bound; i++) {
+		tport_t *pri = p->bound[i].primary;
+
+		if (p->bound[i].conf.transport == want && pri &&
+		    (v6 ? tport_has_ip6(pri) : tport_has_ip4(pri)))
+			return pri;
+	}
+	return NULL;
 }
 
 static uint16_t port_for(struct proxy *p, const char *proto)
@@ -1262,6 +1294,13 @@ static int ptr_send(struct ptr *t, const url_string_t *route, tport_t *tp)
 	 * copy of every forwarded request alive for the transaction's life. */
 	if (!fwd)
 		return -EINVAL;
+	if (!tp) {
+		sip_t const *fs = sip_object(fwd);
+		const url_t *target = route && !url_string_p(route) ? route->us_url
+		                      : fs->sip_route               ? fs->sip_route->r_url
+		                                                    : fs->sip_request->rq_url;
+		tp = send_primary(p, target);
+	}
 	t->fwd = NULL;
 	t->client = nta_outgoing_mcreate(p->agent, ptr_response, t, route, fwd,
 	                                 NTATAG_BRANCH_KEY(t->branch), TAG_IF(tp, NTATAG_TPORT(tp)),
@@ -2037,14 +2076,14 @@ static int setup_state(struct proxy *p)
 /* 5) life cycle */
 
 /* Sofia's TLS wants a directory with agent.pem (key and certificate
- * together).  We build one from tls_key and tls_cert in a private temporary
+ * together) and cafile.pem (tls_ca).  We build one in a private temporary
  * directory and remove it as soon as the transport has read it.  digest
  * gets the SHA-256 of what was written. */
 static int make_tls_dir(const struct cfg_sip *sip, char *dir, size_t len, uint8_t digest[32])
 {
 	char path[4096];
 	FILE *out, *in;
-	const char *src[2] = {sip->tls_key, sip->tls_cert};
+	const char *src[3] = {sip->tls_key, sip->tls_cert, NULL};
 	char buf[4096];
 	size_t n;
 	const char *tmp = getenv("TMPDIR");
@@ -2062,7 +2101,24 @@ static int make_tls_dir(const struct cfg_sip *sip, char *dir, size_t len, uint8_
 		r = -errno;
 		goto out;
 	}
-	for (int i = 0; i < 2 && r == 0; i++) {
+	for (int i = 0; i < 3 && r == 0; i++) {
+		if (i == 2) {
+			/* Sofia's name for the CAs that verify peers. */
+			if (!sip->tls_ca)
+				break;
+			if (fclose(out) != 0) {
+				out = NULL;
+				r = -errno;
+				break;
+			}
+			snprintf(path, sizeof path, "%s/cafile.pem", dir);
+			out = fopen(path, "w");
+			if (!out) {
+				r = -errno;
+				break;
+			}
+			src[2] = sip->tls_ca;
+		}
 		in = fopen(src[i], "r");
 		if (!in) {
 			r = -errno;
@@ -2076,7 +2132,7 @@ static int make_tls_dir(const struct cfg_sip *sip, char *dir, size_t len, uint8_
 		fclose(in);
 		fputc('\n', out);
 	}
-	if (fclose(out) != 0 && r == 0)
+	if (out && fclose(out) != 0 && r == 0)
 		r = -errno;
 out:
 	gnutls_hash_deinit(h, digest);
@@ -2182,7 +2238,9 @@ static int add_listeners(struct proxy *p, const struct cfg_sip *sip)
 			         v6 ? "]" : "", l->port, cfg_transport_name(l->transport));
 		}
 		struct saved_vias sv;
+		char ident[16];
 
+		snprintf(ident, sizeof ident, "l%u", ++p->idents);
 		if (vias_detach(p, &sv) < 0) {
 			r = -ENOSPC;
 			log_err("cannot listen on %s: too many transports replaced since the "
@@ -2192,9 +2250,14 @@ static int add_listeners(struct proxy *p, const struct cfg_sip *sip)
 			break;
 		}
 		if (nta_agent_add_tport(
-		            p->agent, (url_string_t *)url,
+		            p->agent, (url_string_t *)url, TPTAG_IDENT(ident),
 		            TAG_IF(l->transport == CFG_TP_TLS, TPTAG_CERTIFICATE(tlsdir)),
-		            TAG_IF(l->transport == CFG_TP_TLS, TPTAG_TLS_VERIFY_POLICY(0)),
+		            /* Verify the upstreams (outgoing connections) when
+		             * there are CAs to verify them with; phones (incoming)
+		             * are never asked for a certificate. */
+		            TAG_IF(l->transport == CFG_TP_TLS,
+		                   TPTAG_TLS_VERIFY_POLICY(sip->tls_ca ? TPTLS_VERIFY_SUBJECTS_OUT
+		                                                       : TPTLS_VERIFY_NONE)),
 		            TAG_IF(l->transport != CFG_TP_UDP, TPTAG_PONG2PING(1)),
 		            TAG_IF(l->transport == CFG_TP_UDP, TPTAG_STUN_SERVER(1)),
 		            TAG_END()) < 0) {
@@ -2208,6 +2271,7 @@ static int add_listeners(struct proxy *p, const struct cfg_sip *sip)
 		 * not know yet is this listener's. */
 		p->bound[p->n_bound].conf = *l;
 		p->bound[p->n_bound].primary = NULL;
+		memcpy(p->bound[p->n_bound].ident, ident, sizeof ident);
 		for (pri = tport_primaries(nta_agent_tports(p->agent)); pri; pri = tport_next(pri))
 			if (!known_primary(p, pri))
 				p->bound[p->n_bound].primary = pri;
@@ -2334,6 +2398,10 @@ static int load_upstreams(struct proxy *p, const struct cfg *cfg)
 			log_err("upstream %s: not a usable SIP URI", cfg->sip.upstream[i]);
 			return -EINVAL;
 		}
+		if (cfg_uri_is_tls(cfg->sip.upstream[i]) && !cfg->sip.tls_ca)
+			log_warn("upstream %s: its TLS certificate is not verified (set [sip] "
+			         "tls_ca)",
+			         cfg->sip.upstream[i]);
 		n++;
 	}
 	for (size_t i = 0; i < p->n_up; i++) {
@@ -2379,6 +2447,8 @@ static void send_bye(void *arg, const char *call_id, const struct media_dialog_s
 	flow_route(&to->flow, route, sizeof route);
 	if (!to->from_upstream && to->flow.transport != CFG_TP_UDP)
 		tp = flow_connection(p, &to->flow);
+	else if (to->from_upstream)
+		tp = send_primary(p, url_make(msg_home(m), route));
 	if (sip_add_tl(m, ms,
 	               SIPTAG_REQUEST(sip_request_create(msg_home(m), SIP_METHOD_BYE,
 	                                                 URL_STRING_MAKE(to->contact), NULL)),
@@ -2478,8 +2548,8 @@ out:
 	return r;
 }
 
-/* The [sip] key and certificate as GnuTLS reads them: a key that does not
- * match the certificate, or a file that is not PEM, is caught before the
+/* The [sip] key, certificate and CAs as GnuTLS reads them: a key that does
+ * not match the certificate, or a file that is not PEM, is caught before the
  * TLS listeners are touched. */
 static int check_tls_files(const struct cfg_sip *sip)
 {
@@ -2490,13 +2560,24 @@ static int check_tls_files(const struct cfg_sip *sip)
 		return -ENOMEM;
 	r = gnutls_certificate_set_x509_key_file(cred, sip->tls_cert, sip->tls_key,
 	                                         GNUTLS_X509_FMT_PEM);
-	gnutls_certificate_free_credentials(cred);
 	if (r < 0) {
 		log_err("reload: [sip] tls_cert %s with tls_key %s: %s; the TLS listeners keep "
 		        "the certificate they have",
 		        sip->tls_cert, sip->tls_key, gnutls_strerror(r));
+		gnutls_certificate_free_credentials(cred);
 		return -EINVAL;
 	}
+	if (sip->tls_ca) {
+		r = gnutls_certificate_set_x509_trust_file(cred, sip->tls_ca, GNUTLS_X509_FMT_PEM);
+		if (r <= 0) {
+			log_err("reload: [sip] tls_ca %s: %s; the TLS listeners keep what they "
+			        "have",
+			        sip->tls_ca, r < 0 ? gnutls_strerror(r) : "no certificate in it");
+			gnutls_certificate_free_credentials(cred);
+			return -EINVAL;
+		}
+	}
+	gnutls_certificate_free_credentials(cred);
 	return 0;
 }
 

@@ -59,6 +59,10 @@ struct cfg_sip {
 	char *advertise;
 	char *tls_cert; /* PEM file; with tls_key enables tls listeners */
 	char *tls_key;
+	/* PEM CA certificates; set: upstreams reached over TLS must present a
+	 * certificate they signed, for the upstream's host.  NULL: not
+	 * verified. */
+	char *tls_ca;
 	/* Seconds without any response before the next upstream is tried. */
 	unsigned failover_timeout;
 	/* Seconds a graceful stop waits for open transactions. */
@@ -172,6 +176,9 @@ int cfg_parse_listen(const char *item, struct cfg_listen *out, const char **why)
 extern const char cfg_turn_default_denied[];
 
 const char *cfg_transport_name(enum cfg_transport t);
+
+/* [pure] True for a sips: URI or one with transport=tls. */
+bool cfg_uri_is_tls(const char *uri);
 const char *cfg_log_level_name(enum cfg_log_level l);
 
 #endif

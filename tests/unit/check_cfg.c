@@ -291,12 +291,44 @@ START_TEST(good_upstream_forms)
 
 	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
 		struct cfg *c;
-		snprintf(text, sizeof text, "[sip]\nupstream = %s\n", ok[i]);
+		/* TLS to an upstream needs a tls listener (see tls_upstream). */
+		snprintf(text, sizeof text,
+		         "[sip]\nupstream = %s\nlisten = tls:0.0.0.0:5061\ntls_cert = /c.pem\n"
+		         "tls_key = /k.pem\n",
+		         ok[i]);
 		c = good(text);
 		ck_assert_uint_eq(c->sip.n_upstream, 1);
 		ck_assert_str_eq(c->sip.upstream[0], ok[i]);
 		cfg_free(c);
 	}
+}
+END_TEST
+
+START_TEST(tls_upstream)
+{
+	struct cfg *c;
+
+	ck_assert(cfg_uri_is_tls("sips:pbx.example.com"));
+	ck_assert(cfg_uri_is_tls("SIPS:198.51.100.1"));
+	ck_assert(cfg_uri_is_tls("sip:pbx.example.com;transport=tls"));
+	ck_assert(cfg_uri_is_tls("sip:pbx.example.com;lr;transport=TLS"));
+	ck_assert(!cfg_uri_is_tls("sip:pbx.example.com"));
+	ck_assert(!cfg_uri_is_tls("sip:pbx.example.com;transport=tcp"));
+	ck_assert(!cfg_uri_is_tls("sip:pbx.example.com;transport=tlsx"));
+	ck_assert(!cfg_uri_is_tls("sip:tls@pbx.example.com"));
+	/* Sofia opens TLS connections from a TLS listener's transport. */
+	bad1("[sip]\nupstream = sips:pbx.example.com\n", 0,
+	     "upstream sips:pbx.example.com is reached over TLS, which needs a tls listener");
+	bad1("[sip]\nupstream = sip:192.0.2.1;transport=tls\n", 0, "needs a tls listener");
+	bad1("[sip]\ntls_ca = /etc/ssl/certs/ca-certificates.crt\n", 0,
+	     "tls_ca verifies upstreams reached over TLS");
+	c = good("[sip]\nlisten = tls:0.0.0.0:5061\ntls_cert = /c.pem\ntls_key = /k.pem\n"
+	         "tls_ca = /etc/ssl/certs/ca-certificates.crt\nupstream = sips:pbx.example.com\n");
+	ck_assert_str_eq(c->sip.tls_ca, "/etc/ssl/certs/ca-certificates.crt");
+	cfg_free(c);
+	c = good("[sip]\nupstream = sip:pbx.example.com\n");
+	ck_assert_ptr_null(c->sip.tls_ca); /* not verified unless asked */
+	cfg_free(c);
 }
 END_TEST
 
@@ -966,6 +998,7 @@ static Suite *cfg_suite(void)
 	tcase_add_test(tc, good_listen_replaces_then_appends);
 	tcase_add_test(tc, good_upstream_appends);
 	tcase_add_test(tc, good_upstream_forms);
+	tcase_add_test(tc, tls_upstream);
 	tcase_add_test(tc, good_scalars_last_wins);
 	tcase_add_test(tc, call_log_path);
 	tcase_add_test(tc, good_log_levels);
