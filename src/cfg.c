@@ -340,6 +340,8 @@ static void sip_key(struct parse *p, const char *name, const char *value)
 		set_str(p, &sip->tls_key, value);
 	} else if (!strcmp(name, "tls_ca")) {
 		set_str(p, &sip->tls_ca, value);
+	} else if (!strcmp(name, "transaction_timeout")) {
+		parse_uint(p, name, value, 2, 64, &sip->transaction_timeout);
 	} else if (!strcmp(name, "failover_timeout")) {
 		parse_uint(p, name, value, 1, 300, &sip->failover_timeout);
 	} else if (!strcmp(name, "shutdown_timeout")) {
@@ -817,6 +819,7 @@ int cfg_defaults(struct cfg **out)
 	cfg_parse_listen("tcp:0.0.0.0:5060", &c->sip.listen[1], &why);
 	c->sip.n_listen = 2;
 	c->sip.failover_timeout = 5;
+	c->sip.transaction_timeout = 32;
 	c->sip.shutdown_timeout = 10;
 	c->sip.nat_detect = NATD_DEFAULT;
 	c->sip.path = true;

@@ -27,6 +27,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -82,6 +83,7 @@ struct ptr;
 #define STATE_SAVE_PER_SEC      20000
 /* After a registration storm the transactions' memory is free but stays
  * in the process; it is handed back to the kernel this often. */
+#define SIP_UDP_BUFFER          (4 << 20)
 #define TRIM_INTERVAL_SEC       30
 #define TRIM_QUIET_TRANSACTIONS 1000
 
@@ -158,6 +160,7 @@ struct proxy {
 	uint8_t flow_key[FLOW_KEY_LEN];
 	su_timer_t *tick;
 	char *state_file; /* NULL: no persistence */
+	pid_t saver;      /* child writing state_file (save_state), or 0 */
 	int reg_dirty;
 	time_t last_save;
 	time_t last_trim;
@@ -1899,17 +1902,65 @@ static void find_udp_sockets(struct proxy *p)
 	}
 }
 
-static void save_state(struct proxy *p, time_t now)
+/* Has the child writing the state file finished?  1 when done (or none
+ * runs), 0 while it writes; block waits for it. */
+static int saver_done(struct proxy *p, bool block)
+{
+	int status;
+	pid_t r;
+
+	if (!p->saver)
+		return 1;
+	do
+		r = waitpid(p->saver, &status, block ? 0 : WNOHANG);
+	while (r < 0 && errno == EINTR);
+	if (r == 0)
+		return 0;
+	if (r == p->saver && WIFEXITED(status) && WEXITSTATUS(status) != 0) {
+		log_warn("cannot save registrations to %s: %s", p->state_file,
+		         strerror(WEXITSTATUS(status)));
+		p->reg_dirty = 1; /* try again at the next interval */
+	} else if (r == p->saver && !WIFEXITED(status)) {
+		log_warn("the process saving registrations to %s died", p->state_file);
+		p->reg_dirty = 1;
+	}
+	p->saver = 0;
+	return 1;
+}
+
+/* Registrations are written by a forked child, the way Redis writes its
+ * snapshots: the child has a copy-on-write image of the table, so the SIP
+ * thread neither formats 100,000 lines nor waits for fsync while requests
+ * pile up in the socket buffers (at a few thousand REGISTERs a second that
+ * stall overflowed them, and retransmissions did the rest).  One child at
+ * a time; final (the last save, at exit) waits for it and saves here, as
+ * does a failed fork (not enough memory to commit a copy). */
+static void save_state(struct proxy *p, time_t now, bool final)
 {
 	int r;
 
-	if (!p->state_file || !p->reg_dirty)
+	if (!saver_done(p, final) || !p->state_file || !p->reg_dirty)
 		return;
-	r = reg_save(p->reg, p->state_file);
-	if (r < 0)
-		log_warn("cannot save registrations to %s: %s", p->state_file, strerror(-r));
 	p->reg_dirty = 0;
 	p->last_save = now;
+	if (!final) {
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			r = reg_save(p->reg, p->state_file);
+			_exit(r == 0 ? 0 : -r > 0 && -r < 256 ? -r : EIO);
+		}
+		if (pid > 0) {
+			p->saver = pid;
+			return;
+		}
+		log_debug("state save: fork: %s; saving in the SIP thread", strerror(errno));
+	}
+	r = reg_save(p->reg, p->state_file);
+	if (r < 0) {
+		log_warn("cannot save registrations to %s: %s", p->state_file, strerror(-r));
+		p->reg_dirty = 1;
+	}
 }
 
 /* nta answers malformed requests with 400 (or drops what it cannot parse)
@@ -1968,10 +2019,11 @@ static void tick(su_root_magic_t *m, su_timer_t *timer, struct ptr *stateless)
 		                    : now + p->cfg->sip.keepalive_interval;
 		reg_reschedule(p->reg, b);
 	}
+	(void)saver_done(p, false);
 	if (p->reg_dirty &&
 	    now - p->last_save >=
 	            STATE_SAVE_INTERVAL_SEC + (time_t)(reg_count(p->reg) / STATE_SAVE_PER_SEC))
-		save_state(p, now);
+		save_state(p, now, false);
 #ifdef __GLIBC__
 	if (now - p->last_trim >= TRIM_INTERVAL_SEC) {
 		usize_t irqs = 0, orqs = 0;
@@ -2260,6 +2312,13 @@ static int add_listeners(struct proxy *p, const struct cfg_sip *sip)
 		                                                       : TPTLS_VERIFY_NONE)),
 		            TAG_IF(l->transport != CFG_TP_UDP, TPTAG_PONG2PING(1)),
 		            TAG_IF(l->transport == CFG_TP_UDP, TPTAG_STUN_SERVER(1)),
+		            /* Room for a burst while the SIP thread is busy: the
+		             * kernel's default (208 KB) is 0.05 s of REGISTERs at
+		             * 8,000/s, and a datagram dropped there comes back as a
+		             * retransmission that costs more.  Capped by
+		             * net.core.rmem_max. */
+		            TAG_IF(l->transport == CFG_TP_UDP, TPTAG_UDP_RMEM(SIP_UDP_BUFFER)),
+		            TAG_IF(l->transport == CFG_TP_UDP, TPTAG_UDP_WMEM(SIP_UDP_BUFFER)),
 		            TAG_END()) < 0) {
 			r = errno ? -errno : -EINVAL;
 			vias_restore(&sv);
@@ -2490,7 +2549,8 @@ int proxy_create(struct proxy **pp, su_root_t *root, const struct cfg *cfg, stru
 	                         /* 2: answer to the source port even without ;rport, as a
 	                          * NAT edge must (RFC 3581 behaviour forced). */
 	                         NTATAG_SERVER_RPORT(2), NTATAG_CLIENT_RPORT(1), NTATAG_PASS_100(1),
-	                         NTATAG_EXTRA_100(0), NTATAG_MAXSIZE(65536), TAG_END());
+	                         NTATAG_EXTRA_100(0), NTATAG_MAXSIZE(65536),
+	                         NTATAG_SIP_T1X64(cfg->sip.transaction_timeout * 1000), TAG_END());
 	if (!p->agent) {
 		r = errno ? -errno : -ENOMEM;
 		log_err("cannot create the SIP agent: %s", strerror(-r));
@@ -2662,6 +2722,8 @@ int proxy_reload(struct proxy *p, const struct cfg *cfg)
 		e = -EADDRNOTAVAIL;
 	}
 	p->cfg = cfg;
+	nta_agent_set_params(p->agent, NTATAG_SIP_T1X64(sip->transaction_timeout * 1000),
+	                     TAG_END());
 	note_ports(p);
 	find_udp_sockets(p);
 	if (p->media)
@@ -2761,7 +2823,7 @@ void proxy_destroy(struct proxy *p)
 	media_destroy(p->media);
 	p->media = NULL;
 	if (p->reg) {
-		save_state(p, time(NULL));
+		save_state(p, time(NULL), true);
 		reg_free(p->reg);
 	}
 	while (p->transactions)

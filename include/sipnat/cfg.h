@@ -67,6 +67,10 @@ struct cfg_sip {
 	unsigned failover_timeout;
 	/* Seconds a graceful stop waits for open transactions. */
 	unsigned shutdown_timeout;
+	/* RFC 3261's 64*T1 in seconds: how long a transaction waits for any
+	 * response (Timers B, F) and how long a finished one is kept to absorb
+	 * retransmissions (Timers H, J). */
+	unsigned transaction_timeout;
 	/* NAT traversal for signaling. */
 	unsigned nat_detect; /* NATD_* predicates applied */
 	bool path;           /* Path (RFC 3327); false: rewrite Contact */

@@ -9,7 +9,9 @@
 #     failover_timeout = 1: calls complete after the timeout;
 #  3. upstream list = a PBX that answers 503 (127.0.0.4) then the live
 #     one: the call completes on the second, the first saw the INVITE and
-#     the caller never sees the 503.
+#     the caller never sees the 503;
+#  4. one silent upstream, failover_timeout = 60, transaction_timeout = 3:
+#     an INVITE gets 408 after about 3 s (Timer B), not after 32.
 TEST_SLOT=7
 # shellcheck source=tests/integration/lib.sh
 . "${SIPNAT_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
@@ -99,5 +101,50 @@ assert_log "upstream sip:$UP2_IP:$BUSY_PORT answered 503; failing over" "503 fai
 if grep -q '^SIP/2.0 503' "$(sipp_messages dev2)"; then
 	fail "the caller saw the first upstream's 503"
 fi
+stop_sipnatd
+
+# --- 4: transaction_timeout bounds the wait for a silent upstream (Timer B)
+SILENT4_PORT=$((PORT_BASE + 10))
+DEV4_PORT=$((PORT_BASE + 11))
+timeout 30 python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[2])))
+time.sleep(25)
+' "$UP2_IP" "$SILENT4_PORT" &
+BG_PIDS="$BG_PIDS $!"
+wait_for 10 listening udp "$UP2_IP" "$SILENT4_PORT" || fail "silent upstream did not start"
+write_config "$WORK/t1x64.conf" <<EOF
+[sip]
+listen = udp:$PROXY_IP:$PROXY_PORT
+upstream = sip:$UP2_IP:$SILENT4_PORT
+failover_timeout = 60
+transaction_timeout = 3
+EOF
+: >"$WORK/sipnatd.log"
+start_sipnatd "$WORK/t1x64.conf"
+python3 - "$PROXY_IP" "$PROXY_PORT" "$DEV_IP" "$DEV4_PORT" <<'PY' || fail "transaction_timeout = 3"
+import socket, sys, time
+proxy, pport, dev, dport = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((dev, dport))
+s.sendto(("INVITE sip:bob@%s:%d SIP/2.0\r\n"
+          "Via: SIP/2.0/UDP %s:%d;branch=z9hG4bK-t1x64;rport\r\n"
+          "From: <sip:alice@%s>;tag=t1\r\nTo: <sip:bob@%s>\r\n"
+          "Call-ID: t1x64@%s\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n"
+          "Contact: <sip:alice@%s:%d>\r\n"
+          "Content-Length: 0\r\n\r\n" % (proxy, pport, dev, dport, dev, proxy, dev, dev, dport)).encode(),
+         (proxy, pport))
+start = time.monotonic()
+s.settimeout(20)
+while True:
+    line = s.recv(65535).split(b"\r\n", 1)[0].decode()
+    if not line.startswith("SIP/2.0 1"):
+        break
+took = time.monotonic() - start
+print("final response %r after %.1f s" % (line, took))
+sys.exit(0 if line.startswith("SIP/2.0 408") and 2 <= took <= 8
+         else "expected 408 after about 3 s")
+PY
 stop_sipnatd
 say "PASS"

@@ -118,6 +118,7 @@ static void assert_defaults(const struct cfg *c)
 	ck_assert_ptr_null(c->sip.tls_key);
 	ck_assert_uint_eq(c->sip.failover_timeout, 5);
 	ck_assert_uint_eq(c->sip.shutdown_timeout, 10);
+	ck_assert_uint_eq(c->sip.transaction_timeout, 32); /* RFC 3261: 64 * T1 */
 	ck_assert_uint_eq(c->sip.nat_detect, NATD_DEFAULT);
 	ck_assert(c->sip.path);
 	ck_assert_int_eq(c->sip.keepalive, CFG_KA_OPTIONS);
@@ -301,6 +302,17 @@ START_TEST(good_upstream_forms)
 		ck_assert_str_eq(c->sip.upstream[0], ok[i]);
 		cfg_free(c);
 	}
+}
+END_TEST
+
+START_TEST(transaction_timeout_range)
+{
+	struct cfg *c = good("[sip]\ntransaction_timeout = 8\n");
+
+	ck_assert_uint_eq(c->sip.transaction_timeout, 8);
+	cfg_free(c);
+	bad1("[sip]\ntransaction_timeout = 1\n", 2, "transaction_timeout");
+	bad1("[sip]\ntransaction_timeout = 65\n", 2, "transaction_timeout");
 }
 END_TEST
 
@@ -999,6 +1011,7 @@ static Suite *cfg_suite(void)
 	tcase_add_test(tc, good_upstream_appends);
 	tcase_add_test(tc, good_upstream_forms);
 	tcase_add_test(tc, tls_upstream);
+	tcase_add_test(tc, transaction_timeout_range);
 	tcase_add_test(tc, good_scalars_last_wins);
 	tcase_add_test(tc, call_log_path);
 	tcase_add_test(tc, good_log_levels);
