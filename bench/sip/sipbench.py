@@ -340,11 +340,12 @@ class System:
             # them, and the Kamailio script pings nobody either.
             with open(conf, "w") as f:
                 f.write("[sip]\nlisten = udp:%s:%d\nupstream = sip:%s:%d\n"
-                        "state_dir = %s/state\nkeepalive = off\n"
+                        "state_dir = %s/state\nkeepalive = off\n%s"
                         "[relay]\nmode = %s\n"
                         "[control]\nsocket = %s/control.sock\n"
                         "[log]\nlevel = warn\n"
-                        % (PROXY_IP, a.port, UAS_IP, a.uas_port, self.dir, relay, self.dir))
+                        % (PROXY_IP, a.port, UAS_IP, a.uas_port, self.dir,
+                           "".join(l + "\n" for l in a.sipnatd_sip), relay, self.dir))
             return [a.sipnatd, "-f", "-c", conf]
         natreg = ["-A", "WITH_NATREG"] if self.mode == "register" else []
         return [a.kamailio, "-f", os.path.join(HERE, "kamailio.cfg"), "-DD", "-E"] + natreg + [
@@ -696,6 +697,8 @@ def main():
     ap.add_argument("--uas-port", type=int, default=26070)
     ap.add_argument("--uac-port", type=int, default=26061)
     ap.add_argument("--kam-children", type=int, default=4)
+    ap.add_argument("--sipnatd-sip", action="append", default=[], metavar="LINE",
+                    help="extra [sip] line for sipnatd, e.g. 'transaction_timeout = 8' (repeatable)")
     ap.add_argument("--sipnatd", default=os.environ.get("SIPNATD", "sipnatd"))
     ap.add_argument("--kamailio", default=shutil.which("kamailio") or "/usr/sbin/kamailio")
     ap.add_argument("--out", help="JSON lines file (default bench/results/sip-DATE.jsonl)")
