@@ -252,6 +252,12 @@ static json_t *dispatch(struct ctl *c, json_t *req)
 				                 err);
 			return op_error(r, "reload");
 		}
+		if (r > 0) {
+			size_t n = strlen(err);
+			while (n && err[n - 1] == '\n')
+				err[--n] = '\0';
+			return error_obj("reloaded, except:\n%s", n ? err : "(see the log)");
+		}
 		return ok_obj();
 	}
 	if (!strcmp(cmd, "drain")) {

@@ -140,8 +140,9 @@ static void drained(void *arg)
 }
 
 /* SIGHUP and sipnatctl reload.  A bad file is refused and the running
- * configuration stays; the reasons go to the log and, one per line, to
- * err (which may be NULL). */
+ * configuration stays (-errno); a good one is applied (0), or applied
+ * except some parts, such as a certificate that does not load (1).  The
+ * reasons go to the log and, one per line, to err (which may be NULL). */
 static int reload(void *arg, char *err, size_t errlen)
 {
 	struct app *app = arg;
@@ -163,15 +164,24 @@ static int reload(void *arg, char *err, size_t errlen)
 	}
 	log_open("sipnatd", fresh->log.target, fresh->log.level);
 	log_route_sofia(fresh->log.level >= CFG_LOG_DEBUG ? 5 : 3);
-	r = proxy_reload(app->proxy, fresh);
-	if (app->turn)
-		turn_reload(app->turn, fresh); /* new TLS certificate; allocations stay */
+	r = proxy_reload(app->proxy, fresh, err, pr.size);
+	/* New TURN TLS certificate; allocations stay. */
+	if (app->turn && turn_reload(app->turn, fresh) < 0) {
+		size_t used = pr.size ? strlen(err) : 0;
+		if (pr.size)
+			snprintf(err + used, errlen - used,
+			         "%s[turn] tls_cert/tls_key: not "
+			         "replaced (the log says why); TURN keeps the certificate it has",
+			         used ? "\n" : "");
+		r = r < 0 ? r : -EINVAL;
+	}
 	cfg_free(app->cfg);
 	app->cfg = fresh;
-	if (r < 0)
-		log_warn("reload: some settings could not be applied: %s", strerror(-r));
-	else
-		log_info("reloaded");
+	if (r < 0) {
+		log_warn("reload: applied, except what is listed above");
+		return 1;
+	}
+	log_info("reloaded");
 	return 0;
 }
 

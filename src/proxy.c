@@ -21,6 +21,7 @@
 #include <malloc.h>
 #endif
 #include <netdb.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,6 +150,10 @@ struct proxy {
 	struct cfg_listen retired[CFG_MAX_LISTEN];
 	size_t n_retired;
 	unsigned idents; /* listeners bound since the start */
+	/* During proxy_reload: where what could not be applied is written for
+	 * the caller (sipnatctl reload), one line each; NULL otherwise. */
+	char *why;
+	size_t why_len;
 	/* SHA-256 of the [sip] TLS key and certificate the TLS listeners run
 	 * with, to see on a reload whether they changed. */
 	uint8_t tls_digest[32];
@@ -2608,10 +2613,28 @@ out:
 	return r;
 }
 
+/* Logs a problem of a reload as an error and adds it to p->why. */
+static void __attribute__((format(printf, 2, 3)))
+reload_problem(struct proxy *p, const char *fmt, ...)
+{
+	char text[512];
+	va_list ap;
+	size_t used;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	log_err("reload: %s", text);
+	if (!p->why || !p->why_len)
+		return;
+	used = strlen(p->why);
+	snprintf(p->why + used, p->why_len - used, "%s%s", used ? "\n" : "", text);
+}
+
 /* The [sip] key, certificate and CAs as GnuTLS reads them: a key that does
  * not match the certificate, or a file that is not PEM, is caught before the
  * TLS listeners are touched. */
-static int check_tls_files(const struct cfg_sip *sip)
+static int check_tls_files(struct proxy *p, const struct cfg_sip *sip)
 {
 	gnutls_certificate_credentials_t cred;
 	int r;
@@ -2621,17 +2644,18 @@ static int check_tls_files(const struct cfg_sip *sip)
 	r = gnutls_certificate_set_x509_key_file(cred, sip->tls_cert, sip->tls_key,
 	                                         GNUTLS_X509_FMT_PEM);
 	if (r < 0) {
-		log_err("reload: [sip] tls_cert %s with tls_key %s: %s; the TLS listeners keep "
-		        "the certificate they have",
-		        sip->tls_cert, sip->tls_key, gnutls_strerror(r));
+		reload_problem(p,
+		               "[sip] tls_cert %s with tls_key %s: %s; the TLS listeners keep the "
+		               "certificate they have",
+		               sip->tls_cert, sip->tls_key, gnutls_strerror(r));
 		gnutls_certificate_free_credentials(cred);
 		return -EINVAL;
 	}
 	if (sip->tls_ca) {
 		r = gnutls_certificate_set_x509_trust_file(cred, sip->tls_ca, GNUTLS_X509_FMT_PEM);
 		if (r <= 0) {
-			log_err("reload: [sip] tls_ca %s: %s; the TLS listeners keep what they "
-			        "have",
+			reload_problem(
+			        p, "[sip] tls_ca %s: %s; the TLS listeners keep what they have",
 			        sip->tls_ca, r < 0 ? gnutls_strerror(r) : "no certificate in it");
 			gnutls_certificate_free_credentials(cred);
 			return -EINVAL;
@@ -2660,11 +2684,14 @@ static int renew_tls(struct proxy *p, const struct cfg_sip *sip)
 	r = make_tls_dir(sip, dir, sizeof dir, digest);
 	if (dir[0])
 		remove_tls_dir(dir);
-	if (r < 0)
+	if (r < 0) {
+		reload_problem(p, "[sip] TLS files: %s; the TLS listeners keep what they have",
+		               strerror(-r));
 		return r;
+	}
 	if (!memcmp(digest, p->tls_digest, sizeof digest))
 		return 0;
-	r = check_tls_files(sip);
+	r = check_tls_files(p, sip);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < p->n_bound;) {
@@ -2676,8 +2703,8 @@ static int renew_tls(struct proxy *p, const struct cfg_sip *sip)
 		}
 		r = retire_listener(p, i);
 		if (r < 0) {
-			log_warn("reload: tls:%s:%u keeps its old certificate: %s", l.host, l.port,
-			         strerror(-r));
+			reload_problem(p, "tls:%s:%u keeps its old certificate: %s", l.host, l.port,
+			               strerror(-r));
 			i++;
 		}
 	}
@@ -2685,10 +2712,15 @@ static int renew_tls(struct proxy *p, const struct cfg_sip *sip)
 	return 0;
 }
 
-int proxy_reload(struct proxy *p, const struct cfg *cfg)
+int proxy_reload(struct proxy *p, const struct cfg *cfg, char *why, size_t why_len)
 {
 	const struct cfg_sip *sip = &cfg->sip;
 	int r, e = 0;
+
+	p->why = why;
+	p->why_len = why_len;
+	if (why && why_len)
+		why[0] = '\0';
 
 	for (size_t i = 0; i < p->n_bound;) {
 		const struct cfg_listen l = p->bound[i].conf;
@@ -2708,17 +2740,21 @@ int proxy_reload(struct proxy *p, const struct cfg *cfg)
 			         "restart: the devices registered through it are reached from it",
 			         l.host, l.port);
 		else
-			log_warn("reload: cannot stop listening on %s:%s:%u (%s); it stays open "
-			         "until "
-			         "a restart",
-			         cfg_transport_name(l.transport), l.host, l.port, strerror(-r));
+			reload_problem(
+			        p,
+			        "cannot stop listening on %s:%s:%u (%s); it stays open until a "
+			        "restart",
+			        cfg_transport_name(l.transport), l.host, l.port, strerror(-r));
 		i++;
 	}
 	if (renew_tls(p, sip) < 0)
 		e = -EINVAL;
-	if (add_listeners(p, sip) < 0) {
-		log_warn("reload: a listener could not be opened (see above); the others are in "
-		         "use");
+	r = add_listeners(p, sip);
+	if (r < 0) {
+		reload_problem(p,
+		               "a listener could not be opened: %s (the log names it); the others "
+		               "are in use",
+		               strerror(-r));
 		e = -EADDRNOTAVAIL;
 	}
 	p->cfg = cfg;
@@ -2729,8 +2765,12 @@ int proxy_reload(struct proxy *p, const struct cfg *cfg)
 	if (p->media)
 		media_reload(p->media, cfg);
 	r = load_upstreams(p, cfg);
+	if (r < 0)
+		reload_problem(p, "upstreams: %s; the previous ones stay", strerror(-r));
 	collect_self(p);
 	choose_rr_host(p);
+	p->why = NULL;
+	p->why_len = 0;
 	return r < 0 ? r : e;
 }
 

@@ -67,7 +67,8 @@ struct ctl_ops {
 	int (*registrations)(void *arg, json_t *out_array);
 	int (*calls)(void *arg, json_t *out_array);
 	int (*turn)(void *arg, json_t *out_array);
-	/* On failure writes the reasons (lines "file:line: reason") to err. */
+	/* 0: reloaded; -errno: refused; 1: reloaded except some parts.  Unless
+	 * 0, writes the reasons (one per line, "file:line: reason") to err. */
 	int (*reload)(void *arg, char *err, size_t errlen);
 	/* Stop taking new dialogs (503) without exiting. */
 	int (*drain)(void *arg);

@@ -22,8 +22,10 @@ struct daemon_ctx {
 	struct proxy *proxy;
 	/* The running configuration; main swaps *cfg on reload. */
 	struct cfg *const *cfg;
-	/* The reload SIGHUP does: 0, or -errno with the reasons (one
-	 * "file:line: reason" per line) written to err. */
+	/* The reload SIGHUP does: 0; -errno when refused (the running
+	 * configuration stays); 1 when applied except some parts.  The
+	 * reasons (one "file:line: reason" or other reason per line) go to
+	 * err. */
 	int (*reload)(void *arg, char *err, size_t errlen);
 	void *reload_arg;
 	struct timespec started; /* CLOCK_MONOTONIC, set by daemon_ctx_init */

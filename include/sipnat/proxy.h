@@ -91,8 +91,9 @@ struct media *proxy_media(struct proxy *p);
  * warning), and a new [sip] TLS key/certificate (new connections get it).
  * cfg is borrowed from now on; the previous one may be freed after return.
  * Returns 0, or a negative errno when something could not be applied (it
- * was logged; the rest was). */
-int proxy_reload(struct proxy *p, const struct cfg *cfg);
+ * was logged, and written to why, one line each, when why is not NULL; the
+ * rest was applied). */
+int proxy_reload(struct proxy *p, const struct cfg *cfg, char *why, size_t why_len);
 
 /* Graceful stop: new requests get 503, open transactions finish.  done(arg)
  * is called once (from the su_root) when none is left or after
