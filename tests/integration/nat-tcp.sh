@@ -46,7 +46,7 @@ say "call to ua3 answered, caller's BYE reached the phone"
 call_and_hangup ua3 10 || fail "call to ua3 (phone hangs up) failed: $(cat "$CALL_DIR/hangup.log")"
 say "call to ua3 answered, the phone's BYE reached the caller"
 
-n_sent=$(sipnatd_count "sent INVITE .* to tcp/\\[?203\\.0\\.113\\.103\\]?:$port\$")
+n_sent=$(sipnatd_count "sent INVITE .* to tcp/\\[?203\\.0\\.113\\.103\\]?:$port(/l[0-9]+)?\$")
 [ "$n_sent" -ge 2 ] || fail "sipnatd did not send both INVITEs over tcp to 203.0.113.103:$port ($n_sent)"
 c=$(conns)
 [ "$c" = "203.0.113.103:$port" ] ||

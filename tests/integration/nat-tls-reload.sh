@@ -73,12 +73,12 @@ reload() {
 # got to the phone too.  sipnatd never tries to open a TLS connection to a
 # NAT (nothing would accept it): everything goes over the phone's own.
 reaches() {
-	_sent=$(sipnatd_count "sent INVITE .* to tls/\\[?203\\.0\\.113\\.10[0-9]\\]?:$2\$")
+	_sent=$(sipnatd_count "sent INVITE .* to tls/\\[?203\\.0\\.113\\.10[0-9]\\]?:$2(/l[0-9]+)?\$")
 	_acks=$(grep -ac '^ACK sip:' "$WORK/$1/baresip.log")
 	_byes=$(grep -ac '^BYE sip:' "$WORK/$1/baresip.log")
 	call "$1" "$SCEN/uac-rr.xml" 10 || fail "call to $1 failed: $(call_outcome)"
 	call_answered || fail "call to $1 not answered: $(call_outcome)"
-	[ "$(sipnatd_count "sent INVITE .* to tls/\\[?203\\.0\\.113\\.10[0-9]\\]?:$2\$")" -gt "$_sent" ] ||
+	[ "$(sipnatd_count "sent INVITE .* to tls/\\[?203\\.0\\.113\\.10[0-9]\\]?:$2(/l[0-9]+)?\$")" -gt "$_sent" ] ||
 		fail "sipnatd did not send the INVITE for $1 over its TLS connection (port $2)"
 	_ph=$1
 	wait_for 3 eval '[ "$(grep -ac "^BYE sip:" "$WORK/$_ph/baresip.log")" -gt "$_byes" ]' ||
