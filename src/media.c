@@ -721,8 +721,15 @@ void media_response(struct media *m, msg_t *msg, sip_t *sip, sip_t const *reques
 			set_str(&c->side[1].tag, sip->sip_to->a_tag);
 		if (sip->sip_contact)
 			set_url(&c->side[1].contact, sip->sip_contact->m_url);
-		if (status >= 200)
+		if (status >= 200 && !c->established) {
 			c->established = true;
+			/* Media is due from the answer on: an answered call that
+			 * then sends nothing for the timeout is ended, also when
+			 * it rang longer than the timeout (and the relay's report
+			 * of that was let pass, see RELAY_EV_TIMEOUT below). */
+			if (c->sid)
+				(void)relay_session_rearm(m->relay, c->sid);
+		}
 	}
 	if (method == sip_method_invite && status >= 300 && !c->established) {
 		char why[32];
@@ -783,8 +790,7 @@ static void on_event(su_root_magic_t *magic, su_msg_r msg, struct media_event_ms
 		struct call *c = sid_find(m, ev->sid);
 		/* A call still ringing has no dialog to send BYE in, and phones
 		 * ring longer than any media timeout without early media; the
-		 * relay re-arms the timeout once media flows after the answer.
-		 * (An answered call that never sends a packet is not ended.) */
+		 * answer re-arms the timeout (relay_session_rearm). */
 		if (c && !c->established) {
 			log_debug("call %s: no media for %us while ringing; not ended", c->call_id,
 			          m->cfg->relay.timeout);

@@ -551,6 +551,11 @@ int relay_session_query(struct relay *r, uint64_t sid)
 	return post_simple(r, sid, RELAY_MSG_QUERY);
 }
 
+int relay_session_rearm(struct relay *r, uint64_t sid)
+{
+	return post_simple(r, sid, RELAY_MSG_REARM);
+}
+
 int relay_session_close(struct relay *r, uint64_t sid)
 {
 	return post_simple(r, sid, RELAY_MSG_CLOSE);

@@ -28,6 +28,7 @@ enum relay_msg_type {
 	RELAY_MSG_REMOTE,
 	RELAY_MSG_QUERY,
 	RELAY_MSG_CLOSE,
+	RELAY_MSG_REARM,
 	RELAY_MSG_STOP,
 	RELAY_MSG_CALL, /* run fn(arg) on the loop: other modules' work (turn) */
 };

@@ -535,6 +535,12 @@ static void on_msg(struct mbox *mb, struct mbox_msg *mm)
 	case RELAY_MSG_CLOSE:
 		session_close(s);
 		break;
+	case RELAY_MSG_REARM:
+		/* The sweeper measures idleness from the newest of this and
+		 * the streams' last packets. */
+		s->opened_at = uv_now(&l->uv);
+		s->timeout_sent = false;
+		break;
 	case RELAY_MSG_STOP:
 		loop_stop(l);
 		return; /* embedded in the loop, not heap */

@@ -87,10 +87,11 @@ enum relay_event_type {
 	/* a NATed socket latched or re-latched: side, mline, component, addr */
 	RELAY_EV_LATCHED = 1,
 	/* RELAY_EV_TIMEOUT: no packet accepted on any stream of the session
-	 * for timeout_sec, counted from the last accepted packet or, if media
-	 * never started, from relay_session_open() (so a call whose media never
-	 * arrives, or a session nobody closed, is reported too).  Sent once;
-	 * re-armed if media resumes.  The relay does not close the session: the
+	 * for timeout_sec, counted from the last accepted packet or, if none
+	 * came since, from relay_session_open() or the last
+	 * relay_session_rearm() (so a call whose media never arrives, or a
+	 * session nobody closed, is reported too).  Sent once; re-armed if
+	 * media resumes or by relay_session_rearm().  The relay does not close the session: the
 	 * SIP side decides (BYE, then relay_session_close()).  Checked every
 	 * 0.5 s, so it fires up to 0.5 s late. */
 	RELAY_EV_TIMEOUT,
@@ -220,6 +221,11 @@ int relay_stream_remote(struct relay *r, uint64_t sid, int side, int mline,
  * call on it has been applied, so it doubles as a barrier). -ENOENT if
  * unknown. */
 int relay_session_query(struct relay *r, uint64_t sid);
+
+/* [any] async.  The media timeout counts again from now, and may be
+ * reported again: for a call answered after ringing longer than the
+ * timeout, whose media is due from the answer on.  -ENOENT if unknown. */
+int relay_session_rearm(struct relay *r, uint64_t sid);
 
 /* [any] async.  Close the session: the sid is unknown to every call from now
  * on; RELAY_EV_CLOSED with final stats follows once the sockets are closed

@@ -22,7 +22,8 @@
 # 6. [relay] timeout = 3 and no RTP at all: both phones receive a BYE
 #    from sipnatd about 3 s after the answer, and the log says "no media";
 #    a call that rings 5 s before the answer is not ended by the timeout
-#    and its answer is anchored.
+#    and its answer is anchored; if it then sends no RTP, both phones get
+#    a BYE about 3 s after the answer.
 # 7. A pool of two port pairs: a second call while the first lasts gets
 #    503 with Retry-After and never reaches the upstream; a third call
 #    after the first ended gets the ports back.
@@ -306,6 +307,26 @@ set -- $(received_sdp dev6b '^SIP/2.0 200 ' | head -n 1)
 [ "$1" = "$PROXY_IP" ] && in_range "$2" ||
 	fail "the answer after 5 s of ringing was not anchored: $1:$2 (the media timeout dropped the call?)"
 say "6b. ringing past the media timeout: answer still anchored at $1:$2: ok ($(($(ms) - t6b)) ms)"
+
+# The same call, answered after 5 s of ringing, then silent: the timeout
+# counts from the answer, so both sides get a BYE about 3 s after the 200
+# (it used to live on, holding its ports, as long as nobody hung up).
+t6c=$(ms)
+start_uas up6c "$UP_IP" "$UP_PORT" 30 -sf "$SCEN/uas-media-ring.xml" -mp $UP_SIPP_MP \
+	-key rtp_port $UP_RTP -m 1 -trace_msg -message_file msg.log -trace_err
+uas=$LAST_PID
+start_sipp dev6c 30 -sf "$SCEN/uac-media-wait-bye.xml" "$PROXY_IP:$PROXY_PORT" -i "$DEV_IP" \
+	-p "$DEV_PORT" -mp $DEV_SIPP_MP -key rtp_port $DEV_RTP -s callee -m 1 \
+	-trace_msg -message_file msg.log -trace_err
+uac=$LAST_PID
+SDP_WAIT=10 sdp_of dev6c '^SIP/2.0 200 ' >/dev/null || fail "the caller received no 200 with SDP"
+ta=$(ms)
+wait_pid "$uac" "caller (silent after ringing past the timeout): no BYE from sipnatd?"
+tb=$(ms)
+wait_pid "$uas" "callee (silent after ringing past the timeout): no BYE from sipnatd?"
+dt=$((tb - ta))
+[ $dt -ge 2000 ] && [ $dt -le 6000 ] || fail "BYE $dt ms after the answer, expected about 3000"
+say "6c. answered after ringing past the timeout, then silent: BYE $dt ms after the 200: ok ($(($(ms) - t6c)) ms)"
 
 # ------------------------------------------------ 7. port pool exhausted
 # Two port pairs: one call takes both (a pair for each side, reserved at

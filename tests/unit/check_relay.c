@@ -601,6 +601,30 @@ START_TEST(timeout_after_media_stops)
 }
 END_TEST
 
+/* relay_session_rearm(): a session that timed out (a call ringing longer
+ * than the timeout) is reported again one timeout after the rearm (the
+ * answer) when still no packet came, and not before. */
+START_TEST(timeout_rearmed)
+{
+	struct relay_config c = base_cfg();
+	struct relay *r;
+	uint64_t sid, t0;
+
+	c.timeout_sec = 1;
+	r = start(&c);
+	ck_assert_int_eq(relay_session_open(r, &sid), 0);
+	ck_assert(wait_ev(RELAY_EV_TIMEOUT, sid, 3000, NULL));
+	usleep(1200 * 1000);
+	ck_assert_uint_eq(count_ev(RELAY_EV_TIMEOUT, sid), 0); /* once, until... */
+	t0 = now_ms();
+	ck_assert_int_eq(relay_session_rearm(r, sid), 0);
+	ck_assert(wait_ev(RELAY_EV_TIMEOUT, sid, 3000, NULL)); /* ...the rearm */
+	ck_assert_uint_ge(now_ms() - t0, 900);                 /* counted from it */
+	ck_assert_int_eq(relay_session_rearm(r, 12345), -ENOENT);
+	relay_stop(r);
+}
+END_TEST
+
 /* relay_stop() closes what is left, with a CLOSED event each; run with
  * --enable-sanitizers so that LeakSanitizer checks nothing is left. */
 START_TEST(stop_closes_everything)
@@ -849,6 +873,7 @@ int main(void)
 	add(s, "latching_refuses_bleed", latching_refuses_bleed, 15);
 	add(s, "rtcp_mux_to_non_mux", rtcp_mux_to_non_mux, 10);
 	add(s, "timeout_after_media_stops", timeout_after_media_stops, 20);
+	add(s, "timeout_rearmed", timeout_rearmed, 20);
 	add(s, "stop_closes_everything", stop_closes_everything, 10);
 	add(s, "forward_ipv6", forward_ipv6, 10);
 	add(s, "bad_config", bad_config, 10);
