@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "sipnat/cfg.h"
+#include "sipnat/ctlpath.h"
 #include "sipnat/natd.h"
 
 struct parse {
@@ -447,6 +448,7 @@ static void control_key(struct parse *p, const char *name, const char *value)
 	struct cfg_control *c = &p->cfg->control;
 
 	if (!strcmp(name, "socket")) {
+		c->socket_default = false;
 		if (!strcasecmp(value, "off") || !strcasecmp(value, "none")) {
 			free(c->socket);
 			c->socket = NULL;
@@ -836,7 +838,8 @@ int cfg_defaults(struct cfg **out)
 	c->relay.threads = 0;
 	c->relay.timeout = 60;
 	c->relay.mode = CFG_RELAY_ALWAYS;
-	c->control.socket = strdup("/run/sipnat/control.sock");
+	c->control.socket = strdup(CTLPATH_SYSTEM);
+	c->control.socket_default = true;
 	c->control.socket_mode = 0660;
 	if (!c->control.socket) {
 		cfg_free(c);

@@ -31,6 +31,7 @@ struct app;
 #include <netinet/in.h>
 
 #include "sipnat/cfg.h"
+#include "sipnat/ctlpath.h"
 #include "sipnat/ctl.h"
 #include "sipnat/daemon_ops.h"
 #include "sipnat/log.h"
@@ -124,11 +125,27 @@ static void log_problem(void *arg, const char *file, unsigned line, const char *
 	}
 }
 
+/* The control socket of a sipnatd run by a user other than root and given
+ * no path: a directory of its own (ctlpath.h), /run/sipnat being root's. */
+static int use_user_socket(struct cfg *cfg)
+{
+	char path[4096];
+	char *dup;
+
+	if (!cfg->control.socket_default || geteuid() == 0)
+		return 0;
+	if (ctlpath_user(path, sizeof path) < 0 || !(dup = strdup(path)))
+		return -ENOMEM;
+	free(cfg->control.socket);
+	cfg->control.socket = dup;
+	return 0;
+}
+
 static int load_config(const char *path, struct cfg **out, cfg_error_f *report)
 {
-	if (!path)
-		return cfg_defaults(out);
-	return cfg_load(path, out, report, NULL);
+	int r = path ? cfg_load(path, out, report, NULL) : cfg_defaults(out);
+
+	return r < 0 ? r : use_user_socket(*out);
 }
 
 static void drained(void *arg)
@@ -155,6 +172,8 @@ static int reload(void *arg, char *err, size_t errlen)
 	log_info("reloading %s", app->config_path ? app->config_path : "built-in defaults");
 	r = app->config_path ? cfg_load(app->config_path, &fresh, log_problem, &pr)
 	                     : cfg_defaults(&fresh);
+	if (r == 0)
+		r = use_user_socket(fresh);
 	if (r < 0) {
 		log_err("reload refused, the running configuration stays: %s",
 		        r == -EINVAL ? "the file has errors (listed above)" : strerror(-r));
@@ -568,6 +587,17 @@ int main(int argc, char **argv)
 	daemon_ctx_init(&app.dctx, app.proxy, &app.cfg, reload_notified, &app);
 	app.dctx.relay = app.relay;
 	app.dctx.turn = app.turn;
+	if (app.cfg->control.socket_default && geteuid() != 0) {
+		const char *why;
+		r = ctlpath_prepare_user_dir(app.cfg->control.socket, &why);
+		if (r < 0) {
+			log_err("control socket %s: %s: %s (name one with [control] socket, or "
+			        "socket = off)",
+			        app.cfg->control.socket, why, strerror(-r));
+			app.exit_code = 1;
+			goto out;
+		}
+	}
 	r = ctl_start(&app.ctl, app.root, &app.cfg->control, &daemon_ctl_ops, &app.dctx);
 	if (r < 0) {
 		log_err("cannot open the control socket or metrics endpoint: %s", strerror(-r));

@@ -21,7 +21,8 @@
 
 #include <jansson.h>
 
-#define DEFAULT_SOCKET "/run/sipnat/control.sock"
+#include "sipnat/ctlpath.h"
+
 /* A reload parses the whole file and may log a lot: be patient. */
 #define ANSWER_TIMEOUT_MS 30000
 
@@ -40,7 +41,8 @@ static void usage(FILE *out)
 	             "  loglevel LEVEL     error, warn, info or debug\n"
 	             "\n"
 	             "Options:\n"
-	             "  -s, --socket PATH  control socket (default " DEFAULT_SOCKET ")\n"
+	             "  -s, --socket PATH  control socket (default " CTLPATH_SYSTEM ",\n"
+	             "                     then, not as root, sipnatd's per-user one)\n"
 	             "  -j, --json         print the daemon's JSON answer as it is\n"
 	             "  -V, --version      print the version and exit\n"
 	             "  -h, --help         print this help and exit\n"
@@ -63,21 +65,54 @@ static void die(int code, const char *fmt, ...)
 
 /* --- talking to the daemon --- */
 
-static int connect_daemon(const char *path)
+/* A connected socket, or -errno. */
+static int try_connect(const char *path)
 {
 	struct sockaddr_un sa;
-	int fd;
+	int fd, e;
 
 	memset(&sa, 0, sizeof sa);
 	sa.sun_family = AF_UNIX;
 	if (strlen(path) >= sizeof sa.sun_path)
-		die(1, "cannot connect to %s: path too long", path);
+		return -ENAMETOOLONG;
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		die(1, "socket: %s", strerror(errno));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
-		die(1, "cannot connect to %s: %s; is sipnatd running?", path, strerror(errno));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+/* path NULL: the system daemon's socket, then (not as root) the one a
+ * sipnatd run by this user makes when given none (ctlpath.h). */
+static int connect_daemon(const char *path)
+{
+	char user[4096];
+	int fd, e;
+
+	if (path) {
+		fd = try_connect(path);
+		if (fd < 0)
+			die(1, "cannot connect to %s: %s; is sipnatd running?", path,
+			    strerror(-fd));
+		return fd;
+	}
+	fd = try_connect(CTLPATH_SYSTEM);
+	if (fd >= 0 || geteuid() == 0 || ctlpath_user(user, sizeof user) < 0) {
+		if (fd < 0)
+			die(1, "cannot connect to %s: %s; is sipnatd running?", CTLPATH_SYSTEM,
+			    strerror(-fd));
+		return fd;
+	}
+	e = -fd;
+	fd = try_connect(user);
+	if (fd < 0)
+		die(1, "cannot connect to %s (%s) nor to %s (%s); is sipnatd running?",
+		    CTLPATH_SYSTEM, strerror(e), user, strerror(-fd));
 	return fd;
 }
 
@@ -428,7 +463,7 @@ int main(int argc, char **argv)
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
-	const char *sock = DEFAULT_SOCKET;
+	const char *sock = NULL; /* connect_daemon() looks where sipnatd does */
 	const struct command *cmd = NULL;
 	bool raw = false;
 	json_t *req, *ans;

@@ -100,6 +100,7 @@ struct cfg_relay {
 
 struct cfg_control {
 	char *socket;         /* UNIX control socket path; NULL or "" = off */
+	bool socket_default;  /* socket is the built-in default (ctlpath.h) */
 	unsigned socket_mode; /* permissions of the socket file */
 	/* address:port of the Prometheus /metrics endpoint; n/a when empty */
 	char metrics_host[CFG_HOST_MAX];
