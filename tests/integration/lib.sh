@@ -27,7 +27,9 @@ PROXY_PORT=$PORT_BASE
 # Sanitizer builds: leaks count, reports go to sipnatd's log (its stderr).
 ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
 UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1}"
-export ASAN_OPTIONS UBSAN_OPTIONS
+# What Sofia-SIP's OpenSSL-based TLS leaks (see the file).
+LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$srcdir/tests/lsan.supp:print_suppressions=0}"
+export ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
 
 WORK=
 SIPNATD_PID=

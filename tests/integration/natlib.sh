@@ -26,7 +26,9 @@ CALLER_PORT=5070
 # The phones' AOR domain is the PBX; with sipnatd they use it as outbound
 # proxy, without it they talk to the PBX directly.
 ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
-export ASAN_OPTIONS
+# What Sofia-SIP's OpenSSL-based TLS leaks (see the file).
+LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$srcdir/tests/lsan.supp:print_suppressions=0}"
+export ASAN_OPTIONS LSAN_OPTIONS
 
 WORK=
 SIPNATD_PID=
