@@ -51,14 +51,19 @@ SILENT_PORT=$((PORT_BASE + 7))
 DEV3_PORT=$((PORT_BASE + 8))
 UP3_PORT=$((PORT_BASE + 9))
 require_tools python3
-timeout 40 python3 -c '
+# silent_upstream PORT SECONDS: a UDP socket on UP2_IP:PORT that reads
+# nothing and answers nothing, for SECONDS.
+silent_upstream() {
+	timeout $(($2 + 5)) python3 -c '
 import socket, sys, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind((sys.argv[1], int(sys.argv[2])))
-time.sleep(35)
-' "$UP2_IP" "$SILENT_PORT" &
-BG_PIDS="$BG_PIDS $!"
-wait_for 10 listening udp "$UP2_IP" "$SILENT_PORT" || fail "silent upstream did not start"
+time.sleep(int(sys.argv[3]))
+' "$UP2_IP" "$1" "$2" &
+	BG_PIDS="$BG_PIDS $!"
+	wait_for 10 listening udp "$UP2_IP" "$1" || fail "silent upstream did not start"
+}
+silent_upstream "$SILENT_PORT" 35
 write_config "$WORK/silent.conf" <<EOF
 [sip]
 listen = udp:$PROXY_IP:$PROXY_PORT
@@ -106,14 +111,7 @@ stop_sipnatd
 # --- 4: transaction_timeout bounds the wait for a silent upstream (Timer B)
 SILENT4_PORT=$((PORT_BASE + 10))
 DEV4_PORT=$((PORT_BASE + 11))
-timeout 30 python3 -c '
-import socket, sys, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind((sys.argv[1], int(sys.argv[2])))
-time.sleep(25)
-' "$UP2_IP" "$SILENT4_PORT" &
-BG_PIDS="$BG_PIDS $!"
-wait_for 10 listening udp "$UP2_IP" "$SILENT4_PORT" || fail "silent upstream did not start"
+silent_upstream "$SILENT4_PORT" 25
 write_config "$WORK/t1x64.conf" <<EOF
 [sip]
 listen = udp:$PROXY_IP:$PROXY_PORT
