@@ -22,6 +22,11 @@ UID_NOBODY=$(id -u nobody)
 GID_NOBODY=$(id -g nobody)
 
 chmod 755 "$WORK"
+# nobody may not reach the build directory (a clone in /root): run copies.
+cp "$SIPNATD" "$WORK/sipnatd" && cp "$SIPNATCTL" "$WORK/sipnatctl" || fail "cp binaries"
+chmod 755 "$WORK/sipnatd" "$WORK/sipnatctl"
+SIPNATD="$WORK/sipnatd"
+SIPNATCTL="$WORK/sipnatctl"
 mkdir "$WORK/xdg" && chown nobody "$WORK/xdg" && chmod 700 "$WORK/xdg" || fail "xdg dir"
 # No [control] socket line: write_config would add one.
 cat >"$WORK/sipnat.conf" <<CONF
