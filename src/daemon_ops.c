@@ -32,6 +32,20 @@ void daemon_ctx_init(struct daemon_ctx *d, struct proxy *proxy, struct cfg *cons
 	d->reload = reload;
 	d->reload_arg = reload_arg;
 	clock_gettime(CLOCK_MONOTONIC, &d->started);
+	d->last_reload_ok = time(NULL);
+}
+
+void daemon_note_reload(struct daemon_ctx *d, int result)
+{
+	if (result < 0) {
+		d->reloads_refused++;
+	} else if (result > 0) {
+		d->reloads_partial++;
+	} else {
+		d->reloads_applied++;
+		d->last_reload_ok = time(NULL);
+	}
+	d->last_reload_failed = result != 0;
 }
 
 static long uptime(const struct daemon_ctx *d)
@@ -496,6 +510,26 @@ int daemon_metrics(struct daemon_ctx *d, char **text, size_t *len)
 	           (double)st.transactions);
 	prom_gauge(&p, "sipnat_draining", "1 while new dialogs are refused with 503.",
 	           proxy_is_draining(d->proxy) ? 1 : 0);
+	/* What a certificate renewal needs alerting on (as Prometheus'
+	 * own prometheus_config_last_reload_successful). */
+	prom_family(&p, "sipnat_config_reloads_total", PROM_COUNTER,
+	            "Reloads (SIGHUP, sipnatctl reload) by outcome: applied, partial (applied "
+	            "except some parts), refused (the running configuration stayed).");
+	prom_sample(&p, "sipnat_config_reloads_total",
+	            (const struct prom_label[]){{"result", "applied"}}, 1,
+	            (double)d->reloads_applied);
+	prom_sample(&p, "sipnat_config_reloads_total",
+	            (const struct prom_label[]){{"result", "partial"}}, 1,
+	            (double)d->reloads_partial);
+	prom_sample(&p, "sipnat_config_reloads_total",
+	            (const struct prom_label[]){{"result", "refused"}}, 1,
+	            (double)d->reloads_refused);
+	prom_gauge(&p, "sipnat_config_last_reload_successful",
+	           "0 when the last reload was refused or applied only in part.",
+	           d->last_reload_failed ? 0 : 1);
+	prom_gauge(&p, "sipnat_config_last_reload_success_timestamp_seconds",
+	           "Unix time of the start or of the last reload applied in full.",
+	           (double)d->last_reload_ok);
 
 	prom_family(&p, "sipnat_registrations", PROM_GAUGE,
 	            "Device bindings kept, by transport and NAT verdict.");

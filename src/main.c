@@ -212,6 +212,7 @@ static int reload_notified(void *arg, char *err, size_t errlen)
 
 	svc_notify_reloading();
 	r = reload(arg, err, errlen);
+	daemon_note_reload(&((struct app *)arg)->dctx, r);
 	svc_notify_ready();
 	return r;
 }

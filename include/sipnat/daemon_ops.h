@@ -33,7 +33,15 @@ struct daemon_ctx {
 	 * after daemon_ctx_init() and before ctl_start(). */
 	struct relay *relay;
 	struct turn *turn;
+	/* Reloads by outcome, for /metrics (daemon_note_reload). */
+	uint64_t reloads_applied, reloads_partial, reloads_refused;
+	bool last_reload_failed; /* the last one was refused or partial */
+	time_t last_reload_ok;   /* wall clock of the start or last full reload */
 };
+
+/* [sip] Counts a reload that returned result (0, 1 or -errno, see
+ * reload above). */
+void daemon_note_reload(struct daemon_ctx *d, int result);
 
 /* Fills d and records the start time. */
 void daemon_ctx_init(struct daemon_ctx *d, struct proxy *proxy, struct cfg *const *cfg,

@@ -135,6 +135,11 @@ cat "$WORK/reload.out"
 assert_file_has "$WORK/reload.out" "$WORK/sipnat.conf:[0-9]+: .*failover_timeout" "reload error"
 sipnatd_alive || fail "sipnatd died on a broken reload"
 ctl status >/dev/null || fail "status after the refused reload"
+metrics "$WORK/m-refused"
+[ "$(value "$WORK/m-refused" 'sipnat_config_reloads_total{result="refused"}')" = 1 ] ||
+	fail "the refused reload is not counted"
+[ "$(value "$WORK/m-refused" sipnat_config_last_reload_successful)" = 0 ] ||
+	fail "sipnat_config_last_reload_successful is not 0 after a refused reload"
 # the good file, plus a TCP listener: opened by the reload itself
 sed "s|^listen = udp:$PROXY_IP:$PROXY_PORT\$|listen = udp:$PROXY_IP:$PROXY_PORT tcp:$PROXY_IP:$PROXY_PORT|" \
 	"$WORK/good.conf" >"$WORK/sipnat.conf"
@@ -168,6 +173,11 @@ ctl reload >"$WORK/reload3.out" 2>&1 || { cat "$WORK/reload3.out"; fail "reload 
 wait_for 5 eval '! listening tcp "$PROXY_IP" "$PROXY_PORT"' ||
 	fail "the TCP listener the reload dropped is still open"
 assert_log "stopped listening on tcp:$PROXY_IP:$PROXY_PORT"
+metrics "$WORK/m-reloaded"
+[ "$(value "$WORK/m-reloaded" 'sipnat_config_reloads_total{result="applied"}')" = 2 ] ||
+	fail "the two good reloads are not counted as applied"
+[ "$(value "$WORK/m-reloaded" sipnat_config_last_reload_successful)" = 1 ] ||
+	fail "sipnat_config_last_reload_successful is not 1 after a good reload"
 say "reload refused with file:line, then applied; a listener added by a reload answers, one it drops closes"
 
 # --- 6: drain
